@@ -1,0 +1,139 @@
+"""Writing fetched programs into the catalog, and the crawl bookkeeping (runs, cursors, failures).
+
+The crawl driver calls these; nothing here knows about HTTP or sources.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+from sqlmodel import Session, select
+
+from corpus.models import CrawlCursor, CrawlFailure, CrawlRun, Program, ProgramPass, utcnow
+from corpus.normalize import code_hash, sniff_dialect
+from harvester.records import FetchedProgram, FetchFailure
+
+
+class IngestOutcome(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DUPLICATE = "duplicate"  # new row, linked to the earlier program with the same normalized code
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: IngestOutcome
+    program_id: int
+    duplicate_of: int | None = None
+
+
+def compress_record(raw: object | None) -> bytes | None:
+    if raw is None:
+        return None
+    return zlib.compress(json.dumps(raw, ensure_ascii=False, default=str).encode("utf-8"), 6)
+
+
+def decompress_record(blob: bytes | None) -> object | None:
+    if blob is None:
+        return None
+    return json.loads(zlib.decompress(blob).decode("utf-8"))
+
+
+def _fetched_hash(fetched: FetchedProgram) -> str:
+    return code_hash([(p.kind, p.code) for p in fetched.passes])
+
+
+def _dialect(fetched: FetchedProgram) -> str:
+    if fetched.dialect:
+        return fetched.dialect
+    image = fetched.pass_of("image")
+    return sniff_dialect(image.code if image else "")
+
+
+def ingest_program(session: Session, fetched: FetchedProgram) -> IngestResult:
+    """Insert or update one program and its passes; does not commit."""
+    digest = _fetched_hash(fetched)
+    existing = session.exec(
+        select(Program).where(Program.source == fetched.source, Program.source_id == fetched.source_id)
+    ).first()
+    if existing is not None and existing.code_hash == digest and existing.title == fetched.title:
+        return IngestResult(IngestOutcome.UNCHANGED, existing.id, existing.duplicate_of)
+
+    twin_query = select(Program.id).where(Program.code_hash == digest, Program.duplicate_of.is_(None))
+    if existing is not None:
+        twin_query = twin_query.where(Program.id != existing.id)
+    twin = session.exec(twin_query.order_by(Program.id)).first()
+
+    program = existing or Program(source=fetched.source, source_id=fetched.source_id, code_hash=digest)
+    program.url = fetched.url
+    program.title = fetched.title
+    program.author = fetched.author
+    program.description = fetched.description
+    program.tags = list(fetched.tags)
+    program.published_at = fetched.published_at
+    program.likes = fetched.likes
+    program.views = fetched.views
+    program.license = fetched.license
+    program.license_origin = fetched.license_origin
+    program.dialect = _dialect(fetched)
+    program.code_hash = digest
+    program.duplicate_of = twin
+    program.buffer_passes = sum(1 for p in fetched.passes if p.kind.startswith("buffer_") and p.code.strip())
+    program.fetched_at = utcnow()
+    program.raw_record = compress_record(fetched.raw)
+    session.add(program)
+    session.flush()
+
+    if existing is not None:
+        for old in session.exec(select(ProgramPass).where(ProgramPass.program_id == program.id)).all():
+            session.delete(old)
+    for fetched_pass in fetched.passes:
+        session.add(
+            ProgramPass(
+                program_id=program.id,
+                kind=fetched_pass.kind,
+                name=fetched_pass.name,
+                code=fetched_pass.code,
+                inputs=[asdict(i) for i in fetched_pass.inputs],
+            )
+        )
+    if existing is not None:
+        outcome = IngestOutcome.UPDATED
+    elif twin is not None:
+        outcome = IngestOutcome.DUPLICATE
+    else:
+        outcome = IngestOutcome.NEW
+    return IngestResult(outcome, program.id, twin)
+
+
+def known_source_ids(session: Session, source: str) -> set[str]:
+    return set(session.exec(select(Program.source_id).where(Program.source == source)).all())
+
+
+def start_run(session: Session, source: str, scope: str, params: dict) -> CrawlRun:
+    run = CrawlRun(source=source, scope=scope, params=params)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def load_cursor(session: Session, source: str, scope: str) -> dict:
+    row = session.exec(select(CrawlCursor).where(CrawlCursor.source == source, CrawlCursor.scope == scope)).first()
+    return dict(row.cursor) if row else {}
+
+
+def save_cursor(session: Session, source: str, scope: str, cursor: dict) -> None:
+    row = session.exec(select(CrawlCursor).where(CrawlCursor.source == source, CrawlCursor.scope == scope)).first()
+    if row is None:
+        row = CrawlCursor(source=source, scope=scope)
+    row.cursor = dict(cursor)
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+def record_failure(session: Session, run: CrawlRun, failure: FetchFailure) -> None:
+    session.add(CrawlFailure(run_id=run.id, source=failure.source, item=failure.item[:500], reason=failure.reason[:2000]))

@@ -1,0 +1,57 @@
+"""The `harvest` command line: parses options and calls one function per command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from harvester import __version__
+from harvester.cli_common import err_console
+from harvester.commands import catalog as catalog_commands
+from harvester.commands import crawl as crawl_commands
+from harvester.commands import curate as curate_commands
+from harvester.commands import quickstart as quickstart_commands
+from harvester.commands import render as render_commands
+from harvester.commands import train as train_commands
+from harvester.errors import HarvestError
+
+app = typer.Typer(
+    name="harvest",
+    help="Collect GLSL image programs, validate them headlessly, export a dataset, pretrain on live renders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"harvest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """harvest: a corpus of procedural image programs for pretraining vision models."""
+
+
+for module in (crawl_commands, catalog_commands, render_commands, curate_commands, train_commands, quickstart_commands):
+    module.register(app)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except HarvestError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Turning program code into pixels, safely: GL context, dialect wrappers, workers and verdicts."""
