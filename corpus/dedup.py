@@ -1,0 +1,190 @@
+"""Near-duplicate detection: forks that differ by constants or comments (code MinHash) and programs that draw the
+same pictures (perceptual hashes of frames). Pure functions; the `harvest dedup` driver renders and writes.
+
+Definitions (also in README, "Near duplicates"):
+- Code: comments removed, the code split into identifier / number / operator tokens, every numeric literal
+  replaced by one placeholder token (so forks that only retune constants look alike), then the set of token
+  5-grams. Two programs are code near duplicates when the MinHash (128 permutations) estimate of the Jaccard
+  similarity of their 5-gram sets is at least CODE_THRESHOLD (0.8). Programs with fewer than MIN_SHINGLES
+  5-grams are too short to judge and are skipped.
+- Image: each program is rendered at IMAGE_FRAMES fixed (time, mouse) points shared by every program; each frame
+  gets a 64-bit perceptual hash (imagehash.phash) and a mean colour. Two programs are image near duplicates when
+  every frame's hashes differ in at most IMAGE_MAX_BITS (6) bits and every frame's mean colours differ by at
+  most IMAGE_MAX_COLOUR (0.1 of full scale) per channel. Frames whose luma barely varies (std < 2/255) carry no
+  picture to compare; programs with only such frames are skipped.
+- Clusters are the connected components of both relations. Each keeps one representative: an `ok` program
+  first, then the most liked, then the oldest (published, then catalog id); the others point at it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import imagehash
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+from PIL import Image
+
+from corpus.normalize import strip_comments
+
+SHINGLE_SIZE = 5
+NUM_PERM = 128
+CODE_THRESHOLD = 0.8
+MIN_SHINGLES = 8
+IMAGE_FRAMES = 2
+IMAGE_SIZE = 64
+IMAGE_MAX_BITS = 6
+IMAGE_MAX_COLOUR = 0.1
+FLAT_LUMA_STD = 2.0 / 255.0
+
+_TOKEN = re.compile(
+    r"(?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[fFuU]?|0[xX][0-9a-fA-F]+[uU]?)"
+    r"|(?P<word>[A-Za-z_]\w*)"
+    r"|(?P<op>[-+*/%<>=!&|^]=|&&|\|\||<<|>>|\+\+|--|\S)"
+)
+NUMBER_TOKEN = "#"
+
+
+def code_tokens(code: str) -> list[str]:
+    """Comment-free tokens with every numeric literal replaced by NUMBER_TOKEN."""
+    tokens: list[str] = []
+    for match in _TOKEN.finditer(strip_comments(code)):
+        tokens.append(NUMBER_TOKEN if match.lastgroup == "number" else match.group(0))
+    return tokens
+
+
+def code_shingles(code: str, size: int = SHINGLE_SIZE) -> set[str]:
+    tokens = code_tokens(code)
+    return {" ".join(tokens[i : i + size]) for i in range(max(0, len(tokens) - size + 1))}
+
+
+def code_minhash(shingles: set[str]) -> MinHash:
+    signature = MinHash(num_perm=NUM_PERM, seed=1)
+    signature.update_batch([s.encode("utf-8") for s in shingles])
+    return signature
+
+
+def code_pairs(codes: dict[int, str], threshold: float = CODE_THRESHOLD) -> list[tuple[int, int]]:
+    """Pairs of program ids whose code is near-identical (estimated Jaccard >= threshold)."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    signatures: dict[int, MinHash] = {}
+    for program_id in sorted(codes):
+        shingles = code_shingles(codes[program_id])
+        if len(shingles) < MIN_SHINGLES:
+            continue
+        signatures[program_id] = code_minhash(shingles)
+        lsh.insert(str(program_id), signatures[program_id])
+    pairs: set[tuple[int, int]] = set()
+    for program_id, signature in signatures.items():
+        for other in lsh.query(signature):
+            other_id = int(other)
+            # LSH returns candidates; the estimate itself decides.
+            if other_id != program_id and signature.jaccard(signatures[other_id]) >= threshold:
+                pairs.add((min(program_id, other_id), max(program_id, other_id)))
+    return sorted(pairs)
+
+
+@dataclass(frozen=True)
+class ImageSignature:
+    """Perceptual hashes (64-bit ints) and mean colours (0-1) of a program's frames at the shared points."""
+
+    hashes: tuple[int, ...]
+    mean_colours: tuple[tuple[float, float, float], ...]
+
+
+def image_signature(frames: list[np.ndarray]) -> ImageSignature | None:
+    """None when no frame has a picture to compare (every frame nearly uniform in luma)."""
+    hashes: list[int] = []
+    colours: list[tuple[float, float, float]] = []
+    informative = False
+    for frame in frames:
+        rgb = np.asarray(frame)[:, :, :3]
+        scaled = rgb.astype(np.float32) / 255.0
+        luma = scaled @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        informative = informative or float(luma.std()) >= FLAT_LUMA_STD
+        bits = imagehash.phash(Image.fromarray(rgb.astype(np.uint8), "RGB")).hash.ravel()
+        hashes.append(int("".join("1" if b else "0" for b in bits), 2))
+        mean = scaled.reshape(-1, 3).mean(axis=0)
+        colours.append((float(mean[0]), float(mean[1]), float(mean[2])))
+    if not informative:
+        return None
+    return ImageSignature(tuple(hashes), tuple(colours))
+
+
+def image_pairs(signatures: dict[int, ImageSignature]) -> list[tuple[int, int]]:
+    """Pairs of program ids whose frames look alike at every shared point."""
+    ids = sorted(signatures)
+    if len(ids) < 2:
+        return []
+    frame_count = min(len(signatures[i].hashes) for i in ids)
+    alike = np.ones((len(ids), len(ids)), dtype=bool)
+    for frame in range(frame_count):
+        hashes = np.array([signatures[i].hashes[frame] for i in ids], dtype=np.uint64)
+        bits = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+        colours = np.array([signatures[i].mean_colours[frame] for i in ids])
+        colour_gap = np.abs(colours[:, None, :] - colours[None, :, :]).max(axis=2)
+        alike &= (bits <= IMAGE_MAX_BITS) & (colour_gap <= IMAGE_MAX_COLOUR)
+    rows, cols = np.nonzero(np.triu(alike, k=1))
+    return [(ids[r], ids[c]) for r, c in zip(rows.tolist(), cols.tolist())]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What choosing a representative needs to know about a program."""
+
+    program_id: int
+    ok: bool
+    likes: int | None
+    published_at: datetime | None
+
+
+def _representative_order(candidate: Candidate) -> tuple:
+    published = candidate.published_at or datetime.max.replace(tzinfo=timezone.utc)
+    if published.tzinfo is None:
+        published = published.replace(tzinfo=timezone.utc)
+    return (not candidate.ok, -(candidate.likes or 0), published, candidate.program_id)
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    program_id: int
+    duplicate_of: int
+    kind: str  # code | image
+
+
+def resolve_clusters(
+    candidates: dict[int, Candidate], code_links: list[tuple[int, int]], image_links: list[tuple[int, int]]
+) -> list[NearDuplicate]:
+    """Connected components of both relations; every member but the representative becomes a NearDuplicate whose
+    kind is `code` when it has a code link inside the cluster, else `image`."""
+    parent = {pid: pid for pid in candidates}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    code_linked: set[int] = set()
+    for links, is_code in ((code_links, True), (image_links, False)):
+        for a, b in links:
+            if a not in parent or b not in parent:
+                continue
+            parent[find(a)] = find(b)
+            if is_code:
+                code_linked.update((a, b))
+    clusters: dict[int, list[int]] = {}
+    for pid in candidates:
+        clusters.setdefault(find(pid), []).append(pid)
+    result: list[NearDuplicate] = []
+    for members in clusters.values():
+        if len(members) < 2:
+            continue
+        representative = min(members, key=lambda pid: _representative_order(candidates[pid]))
+        for pid in sorted(members):
+            if pid != representative:
+                kind = "code" if pid in code_linked else "image"
+                result.append(NearDuplicate(pid, representative, kind))
+    return sorted(result, key=lambda d: d.program_id)

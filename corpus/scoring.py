@@ -1,0 +1,194 @@
+"""Image scores of a program, computed from its rendered frames (pure functions over numpy arrays).
+
+Definitions (also in README, "Scores"):
+
+- Views. Every frame (rendered at a different time and mouse position) gives one full view and
+  `CROPS_PER_FRAME` square crops with a side of `CROP_SIDE` of the frame's shorter side, at positions drawn from a
+  seeded generator. Every view is resized (box filter) to `VIEW_SIZE`² pixels, values in [0, 1].
+- Feature of a view: (a) colour histogram, 4 levels per RGB channel (64 bins, fractions of the view's pixels);
+  (b) layout, the view's 8x8 grid of mean colours; (c) structure histogram: luma gradients (central differences
+  on the view) binned by orientation (8 bins over [0, pi)) and magnitude class (edges at 0.04, 0.1, 0.2, 0.4 per
+  view pixel), each bin holding the fraction of the view's pixels in it. Pixels flatter than 0.04 count in no
+  bin, so a flat view, and the smooth ramp of a full-canvas gradient (1/32 per view pixel), have no structure.
+- Distance of two views: wc * 0.5*L1(colour) + wl * mean|layout difference| + ws * L1(structure), with
+  (wc, wl, ws) = TEMPORAL_WEIGHTS (0.1, 0.6, 1.0) for two views through the same window (different time/mouse)
+  and SPATIAL_WEIGHTS (0.03, 0.05, 0.4) for views through different windows.
+- diversity = 1 - exp(-D / 0.3), where D is the mean distance over all pairs of views. It is 0 when every view
+  is identical (blank or uniform programs), about 0.05 for a static full-canvas gradient (its crops differ only
+  in colour), about 0.3 for a uniform colour that changes over time or a static smooth pattern, 0.5-0.7 for
+  animated scenes with moving structure.
+- colorfulness: Hasler & Süsstrunk (2003) on the 0-255 scale, averaged over the full frames:
+  σ = √(σ_rg² + σ_yb²), μ = √(μ_rg² + μ_yb²), M = σ + 0.3·μ with rg = R − G and yb = (R + G)/2 − B.
+  About 0 for grey images, 33 "moderately", 59 "quite", 82 "highly" colourful in their scale.
+- fill: per full frame, the dominant background colour is the most common colour after quantising each channel
+  to 8 levels; a pixel fills the canvas when any channel differs from that colour's mean by more than
+  `FILL_TOLERANCE` (of 255). fill is the fraction of such pixels, averaged over frames: 0 for a blank program,
+  about the object's area for a small object on a plain background, near 1 for a canvas-filling pattern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+METHOD = "v1-view32-colour64-layout8-grad32"
+VIEW_SIZE = 32
+CROPS_PER_FRAME = 2
+CROP_SIDE = 0.5
+# (colour, layout, structure) weights for two views through the same window at different times/mice
+# ("temporal" pairs) and for two views through different windows ("spatial" pairs). Spatial colour counts little
+# because the crops of a smooth gradient differ in colour without being different pictures.
+TEMPORAL_WEIGHTS = (0.1, 0.6, 1.0)
+SPATIAL_WEIGHTS = (0.03, 0.05, 0.4)
+DIVERSITY_SCALE = 0.3
+ORIENTATION_BINS = 8
+MAGNITUDE_EDGES = (0.04, 0.1, 0.2, 0.4)
+COLOUR_LEVELS = 4
+LAYOUT_SIZE = 8
+FILL_LEVELS = 8
+FILL_TOLERANCE = 24.0
+
+
+@dataclass(frozen=True)
+class ProgramScores:
+    diversity: float
+    colorfulness: float
+    fill: float
+    frames_used: int
+
+
+def _as_rgb(frame: np.ndarray) -> np.ndarray:
+    array = np.asarray(frame)
+    if array.ndim != 3 or array.shape[2] < 3 or array.shape[0] < 2 or array.shape[1] < 2:
+        raise ValueError(f"a frame must be HxWx3, got shape {array.shape}")
+    return array[:, :, :3].astype(np.uint8, copy=False)
+
+
+def _resized(frame: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    image = Image.fromarray(frame, "RGB")
+    resized = image.resize((VIEW_SIZE, VIEW_SIZE), Image.Resampling.BOX, box=box)
+    return np.asarray(resized, dtype=np.float32) / 255.0
+
+
+def crop_windows(width: int, height: int, seed: int = 0) -> list[tuple[int, int, int, int] | None]:
+    """The windows every frame is viewed through: the whole frame (None), then the seeded crops."""
+    rng = np.random.default_rng(seed)
+    side = max(2, int(round(min(height, width) * CROP_SIDE)))
+    windows: list[tuple[int, int, int, int] | None] = [None]
+    for _ in range(CROPS_PER_FRAME):
+        left = int(rng.integers(0, width - side + 1))
+        top = int(rng.integers(0, height - side + 1))
+        windows.append((left, top, left + side, top + side))
+    return windows
+
+
+def views_of(frames: list[np.ndarray], seed: int = 0) -> tuple[list[np.ndarray], list[int]]:
+    """Every frame seen through the same windows: the views (VIEW_SIZE² float RGB) and each view's window index."""
+    views: list[np.ndarray] = []
+    window_of: list[int] = []
+    windows: list[tuple[int, int, int, int] | None] | None = None
+    for raw in frames:
+        frame = _as_rgb(raw)
+        if windows is None:
+            windows = crop_windows(frame.shape[1], frame.shape[0], seed)
+        for index, window in enumerate(windows):
+            views.append(_resized(frame, window))
+            window_of.append(index)
+    return views, window_of
+
+
+@dataclass(frozen=True)
+class ViewFeature:
+    colour: np.ndarray  # COLOUR_LEVELS**3 fractions summing to 1
+    layout: np.ndarray  # LAYOUT_SIZE² x 3 mean colours in [0, 1]
+    structure: np.ndarray  # ORIENTATION_BINS * len(MAGNITUDE_EDGES) fractions summing to <= 1
+
+    @property
+    def edge_fraction(self) -> float:
+        return float(self.structure.sum())
+
+
+def view_feature(view: np.ndarray) -> ViewFeature:
+    levels = np.minimum((view * COLOUR_LEVELS).astype(np.int64), COLOUR_LEVELS - 1)
+    codes = (levels[:, :, 0] * COLOUR_LEVELS + levels[:, :, 1]) * COLOUR_LEVELS + levels[:, :, 2]
+    colour = np.bincount(codes.ravel(), minlength=COLOUR_LEVELS**3).astype(np.float64) / codes.size
+
+    luma = view @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    gy, gx = np.gradient(luma)
+    magnitude = np.hypot(gx, gy)
+    orientation = np.mod(np.arctan2(gy, gx), np.pi)
+    orientation_bin = np.minimum((orientation / np.pi * ORIENTATION_BINS).astype(np.int64), ORIENTATION_BINS - 1)
+    magnitude_class = np.searchsorted(np.asarray(MAGNITUDE_EDGES), magnitude, side="right") - 1
+    edged = magnitude_class >= 0
+    structure_codes = magnitude_class[edged] * ORIENTATION_BINS + orientation_bin[edged]
+    structure = np.bincount(structure_codes, minlength=ORIENTATION_BINS * len(MAGNITUDE_EDGES)).astype(np.float64)
+    blocks = VIEW_SIZE // LAYOUT_SIZE
+    layout = view.reshape(LAYOUT_SIZE, blocks, LAYOUT_SIZE, blocks, 3).mean(axis=(1, 3)).ravel()
+    return ViewFeature(colour=colour, layout=layout.astype(np.float64), structure=structure / luma.size)
+
+
+def view_distance(a: ViewFeature, b: ViewFeature, same_window: bool) -> float:
+    colour_w, layout_w, structure_w = TEMPORAL_WEIGHTS if same_window else SPATIAL_WEIGHTS
+    return float(
+        colour_w * 0.5 * np.abs(a.colour - b.colour).sum()
+        + layout_w * np.abs(a.layout - b.layout).mean()
+        + structure_w * np.abs(a.structure - b.structure).sum()
+    )
+
+
+def diversity(frames: list[np.ndarray], seed: int = 0) -> float:
+    """1 − exp(−mean pairwise view distance / DIVERSITY_SCALE), in [0, 1)."""
+    views, window_of = views_of(frames, seed)
+    features = [view_feature(v) for v in views]
+    if len(features) < 2:
+        return 0.0
+    colour = np.stack([f.colour for f in features])
+    layout = np.stack([f.layout for f in features])
+    structure = np.stack([f.structure for f in features])
+    # All pairs at once: |a-b| summed over bins, for every (i, j).
+    colour_d = 0.5 * np.abs(colour[:, None, :] - colour[None, :, :]).sum(axis=2)
+    layout_d = np.abs(layout[:, None, :] - layout[None, :, :]).mean(axis=2)
+    structure_d = np.abs(structure[:, None, :] - structure[None, :, :]).sum(axis=2)
+    windows = np.asarray(window_of)
+    same = windows[:, None] == windows[None, :]
+    weights = [np.where(same, t, s) for t, s in zip(TEMPORAL_WEIGHTS, SPATIAL_WEIGHTS)]
+    distances = weights[0] * colour_d + weights[1] * layout_d + weights[2] * structure_d
+    upper = np.triu_indices(len(features), k=1)
+    mean_distance = float(distances[upper].mean())
+    return float(1.0 - np.exp(-mean_distance / DIVERSITY_SCALE))
+
+
+def colorfulness(frame: np.ndarray) -> float:
+    """Hasler–Süsstrunk colourfulness M of one frame (0-255 scale)."""
+    rgb = _as_rgb(frame).astype(np.float64)
+    rg = rgb[:, :, 0] - rgb[:, :, 1]
+    yb = 0.5 * (rgb[:, :, 0] + rgb[:, :, 1]) - rgb[:, :, 2]
+    spread = np.sqrt(rg.std() ** 2 + yb.std() ** 2)
+    centre = np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+    return float(spread + 0.3 * centre)
+
+
+def fill(frame: np.ndarray) -> float:
+    """Fraction of pixels that differ from the dominant background colour by more than FILL_TOLERANCE."""
+    rgb = _as_rgb(frame)
+    pixels = rgb.reshape(-1, 3)
+    levels = (pixels.astype(np.int64) * FILL_LEVELS) // 256
+    codes = (levels[:, 0] * FILL_LEVELS + levels[:, 1]) * FILL_LEVELS + levels[:, 2]
+    dominant = int(np.bincount(codes, minlength=FILL_LEVELS**3).argmax())
+    background = pixels[codes == dominant].astype(np.float64).mean(axis=0)
+    differs = np.abs(pixels.astype(np.float64) - background).max(axis=1) > FILL_TOLERANCE
+    return float(differs.mean())
+
+
+def score_frames(frames: list[np.ndarray], seed: int = 0) -> ProgramScores:
+    """All scores of one program from its frames (different times and mouse positions, same size)."""
+    if not frames:
+        raise ValueError("scoring needs at least one frame")
+    return ProgramScores(
+        diversity=round(diversity(frames, seed), 6),
+        colorfulness=round(float(np.mean([colorfulness(f) for f in frames])), 4),
+        fill=round(float(np.mean([fill(f) for f in frames])), 6),
+        frames_used=len(frames),
+    )
