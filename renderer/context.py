@@ -1,0 +1,25 @@
+"""A headless GL context, created in the process that will use it."""
+
+from __future__ import annotations
+
+import moderngl
+
+from harvester.errors import HarvestError
+
+# Shadertoy's renderer is WebGL2; desktop GL 3.3 core covers everything our wrappers emit.
+REQUIRED_GL_VERSION = 330
+
+
+def create_context(device_index: int | None = None) -> moderngl.Context:
+    """A standalone EGL context (llvmpipe on a CPU machine, the GPU `device_index` on a GPU machine).
+
+    Sets nothing process-wide: callers that want a single-threaded llvmpipe or a shader cache set
+    `LP_NUM_THREADS` / `MESA_SHADER_CACHE_DIR` in the environment before calling.
+    """
+    options: dict[str, object] = {"backend": "egl", "require": REQUIRED_GL_VERSION}
+    if device_index is not None:
+        options["device_index"] = device_index
+    try:
+        return moderngl.create_standalone_context(**options)
+    except Exception as exc:  # moderngl/glcontext raise plain Exceptions for a missing EGL
+        raise HarvestError(f"cannot create a headless GL context (EGL): {exc}") from exc

@@ -1,0 +1,198 @@
+"""Compile a program once, render it for many frames."""
+
+from __future__ import annotations
+
+import re
+import struct
+import weakref
+from dataclasses import dataclass
+
+import moderngl
+import numpy as np
+
+from renderer.dialects import COMMON_SOURCE, IMAGE_SOURCE, WrappedProgram, locate, wrap
+from renderer.jobs import SUBSTITUTABLE_CHANNELS, FrameSpec, ProgramSource, Verdict
+from renderer.textures import BACKBUFFER_UNIT, ChannelTextures
+
+TIME_DELTA = 1.0 / 60.0
+FRAME_RATE = 60.0
+SAMPLE_RATE = 44100.0
+MAX_REASON_CHARS = 500
+# A full-screen triangle: covers the viewport with one primitive (no diagonal seam).
+_TRIANGLE = np.array([-1.0, -1.0, 3.0, -1.0, -1.0, 3.0], dtype="f4").tobytes()
+_MESSAGE = re.compile(r"^(\d+):(\d+)\(\d+\): (?:preprocessor )?error: (.*)$", re.MULTILINE)
+_TEXTURES: "weakref.WeakKeyDictionary[moderngl.Context, ChannelTextures]" = weakref.WeakKeyDictionary()
+
+
+class ProgramError(Exception):
+    """A program that cannot be drawn, with the verdict and a reason a user can read."""
+
+    def __init__(self, verdict: Verdict, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.verdict = verdict
+        self.reason = reason
+        self.line = line
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    pixels: np.ndarray  # HxWx3 uint8, top row first
+    nonfinite_fraction: float  # share of pixels with a NaN or infinite channel before clamping
+
+
+def _channel_textures(ctx: moderngl.Context) -> ChannelTextures:
+    textures = _TEXTURES.get(ctx)
+    if textures is None:
+        textures = _TEXTURES[ctx] = ChannelTextures(ctx)
+    return textures
+
+
+def preflight(source: ProgramSource) -> None:
+    """Refuse, before compiling, what we cannot draw faithfully."""
+    if source.buffer_passes > 0:
+        raise ProgramError(
+            Verdict.UNSUPPORTED,
+            f"uses {source.buffer_passes} Buffer A-D pass(es); multi-pass programs are not rendered yet",
+        )
+    live = sorted({kind for kind in source.channels if kind and kind not in SUBSTITUTABLE_CHANNELS})
+    if live:
+        raise ProgramError(Verdict.NEEDS_INPUT, f"needs live input: {', '.join(live)}")
+    if not source.image.strip():
+        raise ProgramError(Verdict.COMPILE_ERROR, "empty program")
+
+
+def parse_driver_message(message: str, dialect: str) -> tuple[str, int | None]:
+    """The first error as `reason`, and the user's line number when it is in the user's image code."""
+    match = _MESSAGE.search(message)
+    if match is None:
+        lines = [line.strip() for line in message.splitlines() if line.strip() and not set(line.strip()) <= {"="}]
+        detail = [line for line in lines if "error" in line.lower()] or lines[-1:]
+        return (detail[0] if detail else "unknown driver error")[:MAX_REASON_CHARS], None
+    part, line = locate(int(match.group(2)))
+    text = match.group(3).strip()
+    if part == IMAGE_SOURCE and line > 0:
+        return f"line {line}: {text}"[:MAX_REASON_CHARS], line
+    if part == COMMON_SOURCE and dialect == "shadertoy":
+        return f"Common pass line {line}: {text}"[:MAX_REASON_CHARS], None
+    if "mainImage" in text:
+        return "mainImage(out vec4, in vec2) is not defined", None
+    return text[:MAX_REASON_CHARS], None
+
+
+class CompiledProgram:
+    """A linked program in one context; `render` draws any frame at any size without recompiling."""
+
+    def __init__(self, ctx: moderngl.Context, source: ProgramSource, program: moderngl.Program) -> None:
+        self.ctx = ctx
+        self.source = source
+        self._program = program
+        self._vbo = ctx.buffer(_TRIANGLE)
+        self._vao = ctx.vertex_array(program, [(self._vbo, "2f", "hv_position")])
+        self._framebuffers: dict[tuple[int, int], moderngl.Framebuffer] = {}
+        self._textures = _channel_textures(ctx)
+
+    def _framebuffer(self, width: int, height: int) -> moderngl.Framebuffer:
+        fbo = self._framebuffers.get((width, height))
+        if fbo is None:
+            # Float target so that NaN and Inf output can be seen before it is clamped.
+            color = self.ctx.texture((width, height), 4, dtype="f4")
+            fbo = self._framebuffers[(width, height)] = self.ctx.framebuffer(color_attachments=[color])
+        return fbo
+
+    def _set(self, name: str, value) -> None:
+        uniform = self._program.get(name, None)
+        if not isinstance(uniform, moderngl.Uniform):
+            return
+        if isinstance(value, list) and uniform.array_length < len(value):
+            value = value[: uniform.array_length]  # the compiler dropped unused trailing elements
+        try:
+            uniform.value = value
+        except (moderngl.Error, struct.error, TypeError, ValueError):
+            pass  # a user uniform that shares a host name but not its type keeps its default
+
+    def _bind_inputs(self, width: int, height: int, frame: FrameSpec) -> None:
+        channel_resolutions = []
+        for index, kind in enumerate(self.source.channels):
+            bound = self._textures.for_channel(kind, index)
+            bound.texture.use(location=index)
+            self._set(f"iChannel{index}", index)
+            channel_resolutions.append(bound.resolution)
+        self._textures.black().texture.use(location=BACKBUFFER_UNIT)
+        self._set("backbuffer", BACKBUFFER_UNIT)
+
+        t = float(frame.time)
+        x, y, z, w = (float(v) for v in frame.mouse)
+        aspect = width / height
+        values = {
+            # Shadertoy
+            "iResolution": (float(width), float(height), 1.0),
+            "iTime": t,
+            "iTimeDelta": TIME_DELTA,
+            "iFrameRate": FRAME_RATE,
+            "iFrame": int(frame.frame),
+            "iMouse": (x, y, z, w),
+            # A fixed date keeps renders deterministic; the clock still runs with the frame's time.
+            "iDate": (2024.0, 0.0, 1.0, 43200.0 + t),
+            "iSampleRate": SAMPLE_RATE,
+            "iChannelTime": [t, t, t, t],
+            "iChannelResolution": channel_resolutions,
+            # GLSL Sandbox (mouse is normalised to 0..1)
+            "time": t,
+            "resolution": (float(width), float(height)),
+            "mouse": (x / width, y / height),
+            "surfaceSize": (aspect, 1.0),
+            "hv_surfaceHalf": (aspect / 2.0, 0.5),
+            # The Book of Shaders (mouse in pixels)
+            "u_time": t,
+            "u_resolution": (float(width), float(height)),
+            "u_mouse": (x, y),
+        }
+        for name, value in values.items():
+            self._set(name, value)
+
+    def render_frame(self, frame: FrameSpec, width: int, height: int) -> RenderedFrame:
+        fbo = self._framebuffer(width, height)
+        fbo.use()
+        self._bind_inputs(width, height, frame)
+        self._vao.render(moderngl.TRIANGLES, vertices=3)
+        raw = np.frombuffer(fbo.read(components=3, dtype="f4"), dtype=np.float32).reshape(height, width, 3)
+        raw = raw[::-1]  # GL's first row is the bottom one
+        finite = np.isfinite(raw)
+        nonfinite = float(1.0 - finite.all(axis=2).mean())
+        clean = np.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=0.0)
+        pixels = (np.clip(clean, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return RenderedFrame(pixels=np.ascontiguousarray(pixels), nonfinite_fraction=nonfinite)
+
+    def render(self, frame: FrameSpec, width: int, height: int) -> np.ndarray:
+        """HxWx3 uint8, top row first."""
+        return self.render_frame(frame, width, height).pixels
+
+    def release(self) -> None:
+        for fbo in self._framebuffers.values():
+            for attachment in fbo.color_attachments:
+                attachment.release()
+            fbo.release()
+        self._framebuffers.clear()
+        self._vao.release()
+        self._vbo.release()
+        self._program.release()
+
+
+def link(ctx: moderngl.Context, wrapped: WrappedProgram, dialect: str) -> moderngl.Program:
+    try:
+        return ctx.program(vertex_shader=wrapped.vertex, fragment_shader=wrapped.fragment)
+    except moderngl.Error as exc:
+        message = str(exc)
+        reason, line = parse_driver_message(message, dialect)
+        if dialect == "raw":
+            raise ProgramError(Verdict.UNSUPPORTED, f"raw program does not link here: {reason}", line) from None
+        verdict = Verdict.LINK_ERROR if message.startswith("GLSL Linker failed") else Verdict.COMPILE_ERROR
+        raise ProgramError(verdict, reason, line) from None
+
+
+def compile_program(ctx: moderngl.Context, source: ProgramSource) -> CompiledProgram:
+    """Wrap, compile and link `source`; raises ProgramError when it cannot be drawn."""
+    preflight(source)
+    wrapped = wrap(source)
+    program = link(ctx, wrapped, source.dialect)
+    return CompiledProgram(ctx, source, program)

@@ -1,0 +1,52 @@
+"""What a render worker does with one job, whichever executor runs it (local pool or Ray actor)."""
+
+from __future__ import annotations
+
+import time
+
+import moderngl
+
+from renderer.jobs import FrameSpec, RenderJob, RenderResult, Verdict
+from renderer.images import png_bytes
+from renderer.judge import judge
+from renderer.program import ProgramError, compile_program
+
+_WARMUP_FRAME = FrameSpec(time=0.0)
+
+
+def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
+    """Compile, draw every frame, judge. Never raises for a bad program: its verdict says what failed.
+
+    (A hang is not caught here: the executor enforces `job.timeout_s` by killing the worker.)
+    """
+    started = time.perf_counter()
+    try:
+        program = compile_program(ctx, job.program)
+    except ProgramError as exc:
+        return RenderResult(key=job.key, verdict=exc.verdict, reason=exc.reason, error_line=exc.line)
+    try:
+        # llvmpipe compiles machine code at the first draw: a 1x1 draw puts that in compile time.
+        program.render_frame(_WARMUP_FRAME, 1, 1)
+        compile_ms = (time.perf_counter() - started) * 1000.0
+        frames, shares, render_ms = [], [], []
+        for spec in job.frames:
+            begin = time.perf_counter()
+            rendered = program.render_frame(spec, job.width, job.height)
+            render_ms.append(round((time.perf_counter() - begin) * 1000.0, 3))
+            frames.append(rendered.pixels)
+            shares.append(rendered.nonfinite_fraction)
+    finally:
+        program.release()
+    verdict, stats = judge(frames, shares)
+    return RenderResult(
+        key=job.key,
+        verdict=verdict,
+        reason=stats.reason,
+        compile_ms=round(compile_ms, 3),
+        render_ms=render_ms,
+        frame_means=stats.means,
+        frame_stds=stats.stds,
+        animated=stats.animated,
+        thumbnail_png=png_bytes(frames[0]) if frames else None,
+        frames=frames if job.keep_frames else None,
+    )
