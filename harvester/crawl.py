@@ -1,0 +1,253 @@
+"""The crawl driver: one source in, catalog rows out, resumable.
+
+It opens a crawl run, loads the (source, scope) cursor, pulls items from the source, ingests each
+program or records each failure, and commits in small batches together with the cursor of the last
+item in the batch. A crash (even `kill -9`) loses at most the uncommitted batch, whose cursor was not
+saved either, so rerunning the same command neither duplicates nor skips anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from corpus.db import Catalog
+from corpus.ingest import IngestOutcome, ingest_program, known_source_ids, load_cursor, record_failure, save_cursor, start_run
+from corpus.models import CrawlRun, utcnow
+from harvester.errors import HarvestError
+from harvester.records import FetchedProgram, FetchFailure
+from harvester.sources.base import AlreadyKnown, Source, SourceItem
+
+log = logging.getLogger("harvester.crawl")
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    limit: int | None = None  # stop after this many programs fetched or failed (known ids not counted)
+    refresh: bool = False  # fetch ids the catalog already holds
+    batch_size: int = 100
+    batch_seconds: float = 5.0
+    show_progress: bool = True
+
+
+@dataclass
+class CrawlSummary:
+    run_id: int
+    source: str
+    scope: str
+    status: str = "running"  # finished | failed | interrupted
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    skipped: int = 0  # already in the catalog, not fetched
+    failed: int = 0
+    failure_reasons: Counter = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+    message: str = ""
+    limit_reached: bool = False
+
+    @property
+    def processed(self) -> int:
+        return self.new + self.updated + self.unchanged + self.duplicates + self.failed
+
+    @property
+    def programs_per_s(self) -> float:
+        return self.processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def count(self, outcome: IngestOutcome) -> None:
+        if outcome == IngestOutcome.NEW:
+            self.new += 1
+        elif outcome == IngestOutcome.UPDATED:
+            self.updated += 1
+        elif outcome == IngestOutcome.UNCHANGED:
+            self.unchanged += 1
+        else:
+            self.duplicates += 1
+
+
+def _reason_key(reason: str) -> str:
+    """Group failure reasons for the summary: the first clause, without item-specific detail."""
+    head = reason.split(":")[0] if reason.startswith(("malformed JSON", "API error")) else reason
+    return head if len(head) <= 100 else head[:99] + "…"
+
+
+class _Known:
+    """Which (source, id) pairs the catalog already holds, loaded once per catalog source."""
+
+    def __init__(self, session: Session, refresh: bool) -> None:
+        self._session = session
+        self._refresh = refresh
+        self._ids: dict[str, set[str]] = {}
+
+    def load(self, source: str) -> set[str]:
+        if source not in self._ids:
+            self._ids[source] = known_source_ids(self._session, source)
+        return self._ids[source]
+
+    def wanted(self, source: str, source_id: str) -> bool:
+        """Sources call this from the driver's thread, between items."""
+        return self._refresh or source_id not in self.load(source)
+
+    def add(self, source: str, source_id: str) -> None:
+        self._ids.setdefault(source, set()).add(source_id)
+
+
+def _write_counts(run: CrawlRun, summary: CrawlSummary) -> None:
+    run.new, run.updated, run.unchanged = summary.new, summary.updated, summary.unchanged
+    run.duplicates, run.failed = summary.duplicates, summary.failed
+
+
+def run_crawl(
+    catalog: Catalog,
+    source: Source,
+    options: CrawlOptions = CrawlOptions(),
+    *,
+    console: Console | None = None,
+) -> CrawlSummary:
+    """Crawl `source` into `catalog` and return what happened. Fatal source errors are re-raised as
+    HarvestError after the work done so far is committed and the run is marked failed."""
+    started = time.monotonic()
+    with Session(catalog.engine, expire_on_commit=False) as session:
+        run = start_run(session, source.name, source.scope, source.params() | {"limit": options.limit, "refresh": options.refresh})
+        cursor = load_cursor(session, source.name, source.scope)
+        session.commit()
+        summary = CrawlSummary(run_id=run.id, source=source.name, scope=source.scope)
+        known = _Known(session, options.refresh)
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not options.show_progress,
+            transient=False,
+        )
+        pending = 0
+        last_commit = time.monotonic()
+        last_cursor: dict | None = None
+        exhausted = False
+
+        def commit() -> None:
+            nonlocal pending, last_commit
+            if last_cursor is not None:
+                save_cursor(session, source.name, source.scope, last_cursor)
+            _write_counts(run, summary)
+            session.add(run)
+            session.commit()
+            pending, last_commit = 0, time.monotonic()
+
+        def finish(status: str, message: str = "") -> None:
+            summary.status, summary.message = status, message
+            summary.elapsed_s = time.monotonic() - started
+            run.status, run.message, run.finished_at = status, message[:2000], utcnow()
+            commit()
+
+        iterator = source.items(cursor, known.wanted)
+        try:
+            with progress:
+                task = progress.add_task(source.name, total=None, counts="")
+                while True:
+                    if options.limit is not None and summary.processed >= options.limit:
+                        summary.limit_reached = True
+                        break
+                    try:
+                        item: SourceItem = next(iterator)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    _ingest_item(session, run, item, summary, known)
+                    last_cursor = item.cursor
+                    pending += 1
+                    if pending >= options.batch_size or time.monotonic() - last_commit >= options.batch_seconds:
+                        commit()
+                    total = source.total
+                    if options.limit is not None and total is not None:
+                        total = min(total, options.limit + summary.skipped)
+                    progress.update(
+                        task,
+                        total=total,
+                        completed=summary.processed + summary.skipped,
+                        counts=f"new {summary.new} · failed {summary.failed}",
+                    )
+        except HarvestError as exc:
+            _close(iterator)
+            finish("failed", str(exc))
+            raise
+        except KeyboardInterrupt:
+            _close(iterator)
+            finish("interrupted", "interrupted by the user")
+            raise
+        except BaseException as exc:
+            # Something unexpected (a bug, a database error): drop the uncommitted batch, keep the record.
+            _close(iterator)
+            session.rollback()
+            summary.status = "failed"
+            run = session.get(CrawlRun, run.id) or run
+            run.status, run.message, run.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
+            session.add(run)
+            session.commit()
+            raise
+        _close(iterator)
+        if exhausted:
+            last_cursor = {}  # a finished crawl starts from the beginning next time (known ids are skipped)
+        message = f"stopped at --limit {options.limit}" if summary.limit_reached else ""
+        finish("finished", message)
+    return summary
+
+
+def _close(iterator) -> None:
+    close: Callable[[], None] | None = getattr(iterator, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # closing must not hide the error that got us here
+            log.debug("closing the source failed", exc_info=True)
+
+
+def _ingest_item(session: Session, run: CrawlRun, item: SourceItem, summary: CrawlSummary, known: _Known) -> None:
+    result = item.result
+    if isinstance(result, AlreadyKnown):
+        summary.skipped += 1
+    elif isinstance(result, FetchFailure):
+        record_failure(session, run, result)
+        summary.failed += 1
+        summary.failure_reasons[_reason_key(result.reason)] += 1
+    elif isinstance(result, FetchedProgram):
+        outcome = ingest_program(session, result)
+        summary.count(outcome.outcome)
+        known.add(result.source, result.source_id)
+    else:  # a source broke the protocol: that is a bug, not bad input
+        raise TypeError(f"source yielded {type(result).__name__}")
+
+
+def summary_table(summary: CrawlSummary, top_reasons: int = 8) -> Table:
+    """The crawl's end-of-run table: counts, then the commonest failure reasons."""
+    table = Table(title=f"crawl {summary.source} · {summary.status}", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("programs", justify="right")
+    for label, value in (
+        ("new", summary.new),
+        ("updated", summary.updated),
+        ("unchanged", summary.unchanged),
+        ("duplicates (linked)", summary.duplicates),
+        ("skipped (already in catalog)", summary.skipped),
+        ("failed", summary.failed),
+    ):
+        table.add_row(label, str(value))
+    for reason, count in summary.failure_reasons.most_common(top_reasons):
+        table.add_row(f"  [dim]{reason}[/]", f"[dim]{count}[/]")
+    table.caption = f"{summary.processed} in {summary.elapsed_s:.1f} s ({summary.programs_per_s:.1f}/s)" + (
+        f" · {summary.message}" if summary.message else ""
+    )
+    return table

@@ -1,0 +1,174 @@
+"""`local`: a file or folder of dumps and programs, the format detected per file.
+
+- Shadertoy API JSON: one `{"Shader": ...}` object, a list of them, or JSONL of them;
+- the site's export JSON: a list of `{"info", "renderpass"}` with inputs as `{"filepath", "type", ...}`;
+- flat JSONL records (`id`, `image_code`, `common_code`, `buffer_a_code`, ..., `license`);
+- loose `.frag` / `.glsl` / `.fs` / `.shader` programs (dialect sniffed from the code).
+Records of Shadertoy programs are stored as source `shadertoy` under their Shadertoy id, so a dump and
+the API agree on identity; loose files are source `local`, identified by their absolute path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from corpus.normalize import looks_like_fragment_program
+from harvester.licenses import UNKNOWN, detect_license
+from harvester.records import FetchedPass, FetchedProgram, FetchFailure
+from harvester.sources.base import AlreadyKnown, RecordError, SourceItem, SourceUnavailable, WantedFn
+from harvester.sources.shadertoy_format import program_from_flat, program_from_shader
+
+NAME = "local"
+PROGRAM_SUFFIXES = (".frag", ".glsl", ".fs", ".shader")
+JSON_SUFFIXES = (".json",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+MAX_PROGRAM_BYTES = 1_000_000
+
+
+def program_from_record(record: object) -> FetchedProgram:
+    """One JSON record in any of the three Shadertoy shapes."""
+    if isinstance(record, dict):
+        if "Shader" in record:
+            return program_from_shader(record["Shader"])
+        if "info" in record and "renderpass" in record:
+            return program_from_shader(record)
+        if "image_code" in record:
+            return program_from_flat(record)
+    raise RecordError("record of unknown shape (expected a Shadertoy API, export or flat record)")
+
+
+def program_from_file(path: Path) -> FetchedProgram:
+    """A loose program file."""
+    if path.stat().st_size > MAX_PROGRAM_BYTES:
+        raise RecordError(f"file larger than {MAX_PROGRAM_BYTES:,} bytes")
+    code = path.read_text(encoding="utf-8", errors="replace")
+    if not code.strip():
+        raise RecordError("empty file")
+    if not looks_like_fragment_program(code):
+        raise RecordError("not a fragment program (no mainImage, or main without a colour output)")
+    detected = detect_license(code)
+    resolved = path.resolve()
+    return FetchedProgram(
+        source=NAME,
+        source_id=resolved.as_posix(),
+        url=resolved.as_uri(),
+        title=path.stem[:500],
+        author="",
+        license=detected or UNKNOWN,
+        license_origin="detected" if detected else "source-default",
+        passes=[FetchedPass("image", code, [], "Image")],
+    )
+
+
+def _file_kind(path: Path, explicit: bool) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in PROGRAM_SUFFIXES:
+        return "program"
+    if suffix in JSON_SUFFIXES:
+        return "json"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if not explicit:
+        return None  # a folder's other files (README, images) are not ours
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+    if head.startswith(b"["):
+        return "json"
+    if head.startswith(b"{"):
+        return "jsonl" if b"\n{" in head or head.count(b"\n") > 1 else "json"
+    return "program"
+
+
+@dataclass
+class LocalSource:
+    path: Path
+
+    name: str = NAME
+    _total: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path).expanduser()
+        if not self.path.exists():
+            raise SourceUnavailable(f"--path {self.path}: no such file or folder")
+        self.path = self.path.resolve()
+
+    @property
+    def scope(self) -> str:
+        return self.path.as_posix()
+
+    @property
+    def total(self) -> int | None:
+        return self._total
+
+    def params(self) -> dict:
+        return {"path": self.path.as_posix()}
+
+    def _files(self) -> list[tuple[str, Path, str]]:
+        """(relative name, path, kind) of every file to read, sorted."""
+        if self.path.is_file():
+            kind = _file_kind(self.path, explicit=True)
+            return [(self.path.name, self.path, kind)] if kind else []
+        found: list[tuple[str, Path, str]] = []
+        for folder, dirs, files in os.walk(self.path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in files:
+                path = Path(folder) / name
+                if name.startswith(".") or path.is_symlink() or not path.is_file():
+                    continue
+                kind = _file_kind(path, explicit=False)
+                if kind:
+                    found.append((path.relative_to(self.path).as_posix(), path, kind))
+        return sorted(found)
+
+    def items(self, cursor: dict, wanted: WantedFn) -> Iterator[SourceItem]:
+        files = self._files()
+        start_file = cursor.get("file") if isinstance(cursor.get("file"), str) else None
+        start_item = cursor.get("item", 0) if isinstance(cursor.get("item"), int) else 0
+        if start_file is not None:
+            files = [f for f in files if f[0] >= start_file]
+        self._total = len(files) if all(kind == "program" for _, _, kind in files) else None
+        for name, path, kind in files:
+            skip = start_item if name == start_file else 0
+            for position, result in self._read(name, path, kind, skip, wanted):
+                yield SourceItem(result, {"file": name, "item": position + 1})
+
+    def _read(self, name: str, path: Path, kind: str, skip: int, wanted: WantedFn) -> Iterator[tuple[int, object]]:
+        if kind == "program":
+            if skip < 1:
+                yield 0, self._guard(name, lambda: program_from_file(path), wanted)
+            return
+        if kind == "jsonl":
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                for line_no, line in enumerate(fh):
+                    if line_no < skip or not line.strip():
+                        continue
+                    yield line_no, self._guard(f"{name}:{line_no + 1}", lambda: program_from_record(json.loads(line)), wanted)
+            return
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                document = json.load(fh)
+        except ValueError as exc:
+            if skip < 1:
+                yield 0, FetchFailure(NAME, name, f"malformed JSON: {exc}")
+            return
+        records = document if isinstance(document, list) else [document]
+        for index, record in enumerate(records):
+            if index >= skip:
+                label = f"{name}[{index}]" if isinstance(document, list) else name
+                yield index, self._guard(label, lambda: program_from_record(record), wanted)
+
+    @staticmethod
+    def _guard(label: str, parse, wanted: WantedFn) -> FetchedProgram | FetchFailure | AlreadyKnown:
+        try:
+            program = parse()
+        except json.JSONDecodeError as exc:
+            return FetchFailure(NAME, label, f"malformed JSON: {exc}")
+        except (RecordError, OSError, UnicodeError) as exc:
+            return FetchFailure(NAME, label, str(exc))
+        if not wanted(program.source, program.source_id):
+            return AlreadyKnown(program.source, program.source_id)
+        return program
