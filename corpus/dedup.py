@@ -19,15 +19,22 @@ Definitions (also in README, "Near duplicates"):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
 
 import imagehash
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 from PIL import Image
+from sqlalchemy import update
+from sqlmodel import select
 
+from corpus.models import Program, Validation
 from corpus.normalize import strip_comments
+from corpus.render_source import load_program_sources
+from renderer.jobs import Verdict
 
 SHINGLE_SIZE = 5
 NUM_PERM = 128
@@ -188,3 +195,84 @@ def resolve_clusters(
                 kind = "code" if pid in code_linked else "image"
                 result.append(NearDuplicate(pid, representative, kind))
     return sorted(result, key=lambda d: d.program_id)
+
+
+# --- driver: `harvest dedup` ----------------------------------------------------------------------------------
+
+# The same points for every program: image hashes are only comparable at the same time and mouse.
+IMAGE_SEED_KEY = "harvest-dedup-v1"
+
+
+@dataclass
+class DedupSummary:
+    programs: int = 0  # candidates: every program that is not an exact duplicate
+    code_pairs: int = 0
+    image_programs: int = 0  # `ok` programs whose frames were hashed
+    image_pairs: int = 0
+    near_duplicates: dict[str, int] = field(default_factory=dict)  # kind -> programs marked
+    clusters: int = 0
+
+
+def dedup_catalog(
+    catalog,
+    workers: int = 1,
+    images: bool = True,
+    progress: Callable[[int], None] | None = None,
+    shader_cache_dir: Path | None = None,
+) -> DedupSummary:
+    """Find near duplicates among the programs that are not exact duplicates and record them, replacing the
+    previous run's marks in one transaction."""
+    from corpus.export_format import joined_code
+    from corpus.scoring import render_frames
+    from renderer.frames import frame_specs
+
+    summary = DedupSummary()
+    with catalog.session() as session:
+        rows = session.exec(
+            select(Program, Validation.verdict)
+            .join(Validation, Validation.program_id == Program.id, isouter=True)
+            .where(Program.duplicate_of.is_(None))
+            .order_by(Program.id)
+        ).all()
+        candidates = {
+            program.id: Candidate(program.id, verdict == Verdict.OK.value, program.likes, program.published_at)
+            for program, verdict in rows
+        }
+        sources = load_program_sources(session, list(candidates))
+    summary.programs = len(candidates)
+    links_code = code_pairs({pid: joined_code(source) for pid, source in sources.items()})
+    summary.code_pairs = len(links_code)
+
+    links_image: list[tuple[int, int]] = []
+    if images:
+        ok_sources = {pid: sources[pid] for pid, c in candidates.items() if c.ok}
+        specs = frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE)
+        signatures: dict[int, ImageSignature] = {}
+        for result in render_frames(ok_sources, specs, IMAGE_SIZE, workers, shader_cache_dir=shader_cache_dir):
+            if result.verdict == Verdict.OK and result.frames:
+                signature = image_signature(result.frames)
+                if signature is not None:
+                    signatures[result.key] = signature
+            if progress:
+                progress(1)
+        summary.image_programs = len(signatures)
+        links_image = image_pairs(signatures)
+        summary.image_pairs = len(links_image)
+
+    marks = resolve_clusters(candidates, links_code, links_image)
+    summary.clusters = len({m.duplicate_of for m in marks})
+    for mark in marks:
+        summary.near_duplicates[mark.kind] = summary.near_duplicates.get(mark.kind, 0) + 1
+    with catalog.session() as session:
+        session.exec(
+            update(Program)
+            .where(Program.near_duplicate_of.is_not(None))
+            .values(near_duplicate_of=None, near_duplicate_kind=None)
+        )
+        for mark in marks:
+            session.exec(
+                update(Program)
+                .where(Program.id == mark.program_id)
+                .values(near_duplicate_of=mark.duplicate_of, near_duplicate_kind=mark.kind)
+            )
+    return summary

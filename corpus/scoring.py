@@ -1,4 +1,5 @@
-"""Image scores of a program, computed from its rendered frames (pure functions over numpy arrays).
+"""Image scores of a program, computed from its rendered frames (pure functions over numpy arrays), and the
+`harvest score` driver that renders `ok` programs and stores their scores.
 
 Definitions (also in README, "Scores"):
 
@@ -28,10 +29,20 @@ Definitions (also in README, "Scores"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from corpus.models import Program, Score, Validation, utcnow
+from corpus.render_source import load_program_sources
+from renderer.frames import frame_specs
+from renderer.jobs import FrameSpec, ProgramSource, RenderJob, RenderResult, Verdict
 
 METHOD = "v1-view32-colour64-layout8-grad32"
 VIEW_SIZE = 32
@@ -192,3 +203,131 @@ def score_frames(frames: list[np.ndarray], seed: int = 0) -> ProgramScores:
         fill=round(float(np.mean([fill(f) for f in frames])), 6),
         frames_used=len(frames),
     )
+
+
+# --- driver: `harvest score` ----------------------------------------------------------------------------------
+# Only this (parent) process writes the catalog; render workers return frames.
+
+SCORE_FRAMES = 8
+SCORE_SIZE = 128
+# Every program is drawn at the same (time, mouse) points, so scores compare programs, not luck of the draw.
+SCORE_SEED_KEY = "harvest-score-v1"
+SCORE_BATCH = 50
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+ProgressCallback = Callable[[int], None]
+
+
+def render_frames(
+    sources: dict[int, ProgramSource],
+    frames: tuple[FrameSpec, ...] | Callable[[int], tuple[FrameSpec, ...]],
+    size: int,
+    workers: int,
+    timeout_s: float = 10.0,
+    shader_cache_dir: Path | None = None,
+) -> Iterator[RenderResult]:
+    """Render every source at `frames` (or frames(program_id)), keeping the pixels; results in any order."""
+    from renderer.executors import make_executor
+
+    def jobs() -> Iterator[RenderJob]:
+        for program_id, source in sources.items():
+            specs = frames(program_id) if callable(frames) else frames
+            yield RenderJob(key=program_id, program=source, frames=specs, width=size, height=size,
+                            timeout_s=timeout_s, keep_frames=True)
+
+    with make_executor(kind="local", workers=max(1, workers), shader_cache_dir=shader_cache_dir) as executor:
+        yield from executor.run(jobs())
+
+
+def unscored_program_ids(session: Session, program_ids: list[int] | None = None) -> list[int]:
+    """`ok` programs (not exact duplicates) with no score, or one from an older scoring method."""
+    query = (
+        select(Program.id)
+        .join(Validation, Validation.program_id == Program.id)
+        .join(Score, Score.program_id == Program.id, isouter=True)
+        .where(Validation.verdict == Verdict.OK.value, Program.duplicate_of.is_(None))
+        .where(or_(Score.program_id.is_(None), Score.method != METHOD))
+        .order_by(Program.id)
+    )
+    ids = list(session.exec(query).all())
+    if program_ids is not None:
+        wanted = set(program_ids)
+        ids = [pid for pid in ids if pid in wanted]
+    return ids
+
+
+@dataclass
+class ScoreSummary:
+    scored: int = 0
+    failed: dict[str, int] = field(default_factory=dict)  # verdict of the scoring render -> programs
+    seconds: float = 0.0
+
+
+def _write_scores(catalog, scores: dict[int, ProgramScores]) -> None:
+    if not scores:
+        return
+    with catalog.session() as session:
+        for program_id, result in scores.items():
+            row = session.get(Score, program_id) or Score(program_id=program_id, diversity=0.0, colorfulness=0.0, fill=0.0)
+            row.diversity, row.colorfulness, row.fill = result.diversity, result.colorfulness, result.fill
+            row.frames_used, row.method, row.scored_at = result.frames_used, METHOD, utcnow()
+            session.add(row)
+    scores.clear()
+
+
+def score_catalog(
+    catalog,
+    program_ids: list[int] | None = None,
+    workers: int = 1,
+    rescore: bool = False,
+    progress: ProgressCallback | None = None,
+    shader_cache_dir: Path | None = None,
+) -> ScoreSummary:
+    """Render and score the `ok` programs that lack a current score (all of them with `rescore`)."""
+    started = time.perf_counter()
+    with catalog.session() as session:
+        if rescore:
+            query = (
+                select(Program.id)
+                .join(Validation, Validation.program_id == Program.id)
+                .where(Validation.verdict == Verdict.OK.value, Program.duplicate_of.is_(None))
+                .order_by(Program.id)
+            )
+            ids = [pid for pid in session.exec(query).all() if program_ids is None or pid in set(program_ids)]
+        else:
+            ids = unscored_program_ids(session, program_ids)
+        sources = load_program_sources(session, ids)
+    summary = ScoreSummary()
+    if not sources:
+        return summary
+    specs = frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
+    pending: dict[int, ProgramScores] = {}
+    for result in render_frames(sources, specs, SCORE_SIZE, workers, shader_cache_dir=shader_cache_dir):
+        # A program that draws nothing at the scoring points still has frames to score (diversity 0).
+        if result.verdict in (Verdict.OK, Verdict.BLANK) and result.frames:
+            pending[result.key] = score_frames(result.frames, seed=result.key)
+            summary.scored += 1
+        else:
+            summary.failed[str(result.verdict)] = summary.failed.get(str(result.verdict), 0) + 1
+        if len(pending) >= SCORE_BATCH:
+            _write_scores(catalog, pending)
+        if progress:
+            progress(1)
+    _write_scores(catalog, pending)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def threshold_counts(session: Session, thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[int, dict[float, int]]:
+    """(scored exportable programs, how many of them each --min-diversity threshold keeps).
+
+    Exportable: `ok`, neither an exact nor a near duplicate."""
+    query = (
+        select(Score.diversity)
+        .join(Program, Program.id == Score.program_id)
+        .join(Validation, Validation.program_id == Program.id)
+        .where(Validation.verdict == Verdict.OK.value)
+        .where(Program.duplicate_of.is_(None), Program.near_duplicate_of.is_(None))
+    )
+    values = np.asarray(session.exec(query).all(), dtype=np.float64)
+    return int(values.size), {t: int((values >= t).sum()) for t in thresholds}

@@ -1,7 +1,166 @@
-"""Placeholder: commands of this group are added by their issue."""
+"""`harvest score`, `harvest dedup`, `harvest export` and `harvest gallery`: options in, one call out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harvester.cli_common import DbOption, console, open_db
+
+WorkersOption = typer.Option(None, "--workers", help="Render workers (default: one per core).", show_default=False)
+
+
+def _workers(workers: int | None) -> int:
+    if workers is not None:
+        return max(1, workers)
+    from renderer.executors import default_workers
+
+    return default_workers()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    )
+
+
+def _score_with_progress(catalog, program_ids: list[int] | None, workers: int, rescore: bool = False):
+    from corpus.scoring import score_catalog, unscored_program_ids
+
+    with catalog.session() as session:
+        total = len(unscored_program_ids(session, program_ids)) if not rescore else None
+    with _progress() as progress:
+        task = progress.add_task("scoring", total=total)
+        return score_catalog(catalog, program_ids, workers=workers, rescore=rescore,
+                             progress=lambda n: progress.advance(task, n))
+
+
+def _print_thresholds(catalog) -> None:
+    from corpus.scoring import threshold_counts
+
+    with catalog.session() as session:
+        total, counts = threshold_counts(session)
+    table = Table(title=f"--min-diversity keeps (of {total} scored, ok, non-duplicate programs)", title_justify="left")
+    table.add_column("threshold", justify="right")
+    table.add_column("programs kept", justify="right")
+    table.add_column("share", justify="right")
+    for threshold, kept in counts.items():
+        table.add_row(f"{threshold:.1f}", str(kept), f"{kept / total:.0%}" if total else "-")
+    console.print(table)
+
+
+def score(
+    db: DbOption = None,
+    workers: Optional[int] = WorkersOption,
+    rescore: bool = typer.Option(False, "--rescore", help="Score every ok program again, not only unscored ones."),
+) -> None:
+    """Render ok programs at several times and mouse positions and store diversity, colorfulness and fill."""
+    catalog = open_db(db)
+    summary = _score_with_progress(catalog, None, _workers(workers), rescore)
+    failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
+    rate = summary.scored / summary.seconds if summary.seconds else 0.0
+    console.print(f"scored {summary.scored} programs in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
+    _print_thresholds(catalog)
+
+
+def dedup(
+    db: DbOption = None,
+    workers: Optional[int] = WorkersOption,
+    images: bool = typer.Option(True, "--images/--no-images", help="Also compare rendered frames (perceptual hashes)."),
+) -> None:
+    """Mark near duplicates (code MinHash, frame hashes); each cluster keeps its most liked, then oldest program."""
+    from corpus.dedup import dedup_catalog
+
+    catalog = open_db(db)
+    with _progress() as progress:
+        task = progress.add_task("hashing frames", total=None)
+        summary = dedup_catalog(catalog, workers=_workers(workers), images=images,
+                                progress=lambda n: progress.advance(task, n))
+    marked = sum(summary.near_duplicates.values())
+    console.print(
+        f"{summary.programs} programs compared: {summary.code_pairs} code pairs, {summary.image_pairs} image pairs "
+        f"({summary.image_programs} programs hashed); {marked} near duplicates in {summary.clusters} clusters "
+        f"(code: {summary.near_duplicates.get('code', 0)}, image: {summary.near_duplicates.get('image', 0)})"
+    )
+
+
+def export(
+    db: DbOption = None,
+    out: Optional[Path] = typer.Option(None, "--out", help="Dataset folder (default: ./export next to the catalog).", show_default=False),
+    min_diversity: Optional[float] = typer.Option(None, "--min-diversity", help="Keep programs whose diversity is at least this (0-1)."),
+    license: Optional[str] = typer.Option(None, "--license", help="Keep only these licence ids, comma-separated."),
+    commercial_safe: bool = typer.Option(False, "--commercial-safe", help="Keep only licences that allow commercial use."),
+    source: Optional[str] = typer.Option(None, "--source", help="Keep only programs from this source."),
+    format: str = typer.Option("webdataset", "--format", help="webdataset (tar shards) or jsonl (code in the manifest)."),
+    shard_size: int = typer.Option(1000, "--shard-size", help="Programs per shard."),
+    images_per_program: int = typer.Option(0, "--images-per-program", help="Render this many frames per program into the dataset."),
+    size: int = typer.Option(256, "--size", help="Side of the rendered images in pixels."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Export at most this many programs (a seeded sample)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --limit sampling and image frame times."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing, non-empty output folder."),
+    keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Also export exact and near duplicates."),
+    workers: Optional[int] = WorkersOption,
+) -> None:
+    """Write a licence-aware dataset: WebDataset shards, manifest.jsonl, ATTRIBUTION.md and export.json."""
+    from corpus.export import ExportOptions, export_catalog
+
+    options = ExportOptions(
+        out=out, min_diversity=min_diversity,
+        licenses=tuple(x for x in license.split(",") if x.strip()) if license is not None else None,
+        commercial_safe=commercial_safe, source=source, format=format, shard_size=shard_size,
+        images_per_program=images_per_program, image_size=size, limit=limit, seed=seed, overwrite=overwrite,
+        keep_duplicates=keep_duplicates, workers=_workers(workers),
+    )
+    catalog = open_db(db)
+
+    def score_missing(ids: list[int]) -> int:
+        console.print(f"scoring {len(ids)} programs that have no score yet")
+        return _score_with_progress(catalog, ids, options.workers).scored
+
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task({"render": "rendering images", "write": "writing"}.get(stage, stage), total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        summary = export_catalog(catalog, options, progress=report, score_missing=score_missing)
+    table = Table(title="selection", title_justify="left")
+    table.add_column("step")
+    table.add_column("removed", justify="right")
+    table.add_column("remaining", justify="right")
+    for step in summary.steps:
+        table.add_row(step.name, "" if step.name == "catalog" else str(step.removed), str(step.remaining))
+    console.print(table)
+    if options.min_diversity is not None or summary.scored:
+        _print_thresholds(catalog)
+    console.print(
+        f"exported {summary.exported} programs ({summary.shards} shards, {summary.images} images) to {summary.out}"
+    )
+
+
+def gallery(
+    db: DbOption = None,
+    out: Path = typer.Option(Path("gallery.html"), "--out", help="The HTML file to write."),
+    verdict: Optional[str] = typer.Option(None, "--verdict", help="Only programs with this verdict (ok, blank, pending, ...)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most this many programs per verdict."),
+) -> None:
+    """Write one static HTML page with every program's thumbnail, licence, verdict and scores."""
+    from corpus.gallery import write_gallery
+
+    catalog = open_db(db)
+    count = write_gallery(catalog, out, verdict=verdict, limit=limit)
+    console.print(f"wrote {count} programs to {out}")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("score")(score)
+    app.command("dedup")(dedup)
+    app.command("export")(export)
+    app.command("gallery")(gallery)
