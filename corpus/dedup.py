@@ -47,7 +47,7 @@ IMAGE_MAX_COLOUR = 0.1
 FLAT_LUMA_STD = 2.0 / 255.0
 
 _TOKEN = re.compile(
-    r"(?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[fFuU]?|0[xX][0-9a-fA-F]+[uU]?)"
+    r"(?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[fFuU]?)"
     r"|(?P<word>[A-Za-z_]\w*)"
     r"|(?P<op>[-+*/%<>=!&|^]=|&&|\|\||<<|>>|\+\+|--|\S)"
 )
