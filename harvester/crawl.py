@@ -199,7 +199,7 @@ def run_crawl(
             session.commit()
             raise
         _close(iterator)
-        if exhausted:
+        if exhausted and source.exhausted:
             last_cursor = {}  # a finished crawl starts from the beginning next time (known ids are skipped)
         message = f"stopped at --limit {options.limit}" if summary.limit_reached else ""
         finish("finished", message)

@@ -62,10 +62,11 @@ class HttpError(Exception):
 
 
 class HttpStatusError(HttpError):
-    def __init__(self, message: str, url: str, status: int, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, url: str, status: int, retry_after: float | None = None, body_head: str = "") -> None:
         super().__init__(message, url)
         self.status = status
         self.retry_after = retry_after  # seconds the server asked us to wait (429/503), if it said
+        self.body_head = body_head  # the redacted first 2 KB of the error page
 
 
 class HttpTimeout(HttpError):
@@ -385,12 +386,13 @@ class PoliteClient:
         if status >= 400:
             reason = httpx.codes.get_reason_phrase(status) or "error"
             retry_after = parse_retry_after(headers.get("retry-after"))
-            raise HttpStatusError(f"HTTP {status} {reason} from {shown}", shown, status, retry_after)
+            head = redact(response.content[:2048].decode("utf-8", errors="replace"))
+            raise HttpStatusError(f"HTTP {status} {reason} from {shown}", shown, status, retry_after, head)
         return response, None
 
 
 def _args_with_note(exc: HttpError, note: str) -> tuple:
     message = f"{exc} ({note})"
     if isinstance(exc, HttpStatusError):
-        return (message, exc.url, exc.status, exc.retry_after)
+        return (message, exc.url, exc.status, exc.retry_after, exc.body_head)
     return (message, exc.url)

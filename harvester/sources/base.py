@@ -39,6 +39,8 @@ class Source(Protocol):
 
     name: str  # the crawler's name, e.g. "shadertoy-public"
     scope: str  # what is crawled (base URL + query, a path, a repository); never holds a secret
+    # Set once items() reached the source's real end (not a --pages bound): the next crawl starts over.
+    exhausted: bool
 
     @property
     def total(self) -> int | None:

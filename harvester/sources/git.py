@@ -60,6 +60,7 @@ class GitSource:
     cache_root: Path  # <catalog folder>/.harvest-cache/git
 
     name: str = NAME
+    exhausted: bool = field(default=False, init=False)
     _total: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +158,7 @@ class GitSource:
             source_id = f"{id_prefix}/{relpath}"
             yield SourceItem(self._program(root, relpath, source_id, commit, owner, published, repo_license, wanted),
                              {"commit": commit, "index": index + 1})
+        self.exhausted = True
 
     def _program(self, root: Path, relpath: str, source_id: str, commit: str, owner: str, published: datetime,
                  repo_license: str | None, wanted: WantedFn) -> FetchedProgram | FetchFailure | AlreadyKnown:

@@ -46,6 +46,7 @@ class GlslSandboxSource:
     concurrency: int = 4
 
     name: str = NAME
+    exhausted: bool = field(default=False, init=False)
     _total: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -138,20 +139,23 @@ class GlslSandboxSource:
             raw=answer,
         )
 
-    def _page_entries(self, start_page: int, start_item: int) -> Iterator[tuple[int, int, str]]:
+    def _page_entries(self, start_page: int, start_item: int) -> Iterator[tuple[str, dict]]:
+        """(item id, cursor after it); an empty id marks an empty first page."""
         page = start_page
         crawled = 0
         while self.pages is None or crawled < self.pages:
             ids = self._page(page)
             if not ids:
+                self.exhausted = True
                 if page == start_page == 0:
-                    yield page, -1, ""  # page 0 empty: the gallery is empty or its HTML changed shape
+                    yield "", {}  # page 0 empty: the gallery is empty or its HTML changed shape
                 return
             self._total = (self._total or 0) + len(ids) - (start_item if page == start_page else 0)
             for index, item_id in enumerate(ids):
                 if page == start_page and index < start_item:
                     continue
-                yield page, index, item_id
+                last = index + 1 == len(ids)
+                yield item_id, {"page": page + 1, "item": 0} if last else {"page": page, "item": index + 1}
             page += 1
             crawled += 1
 
@@ -160,12 +164,12 @@ class GlslSandboxSource:
         start_page = cursor.get("page", 0) if isinstance(cursor.get("page"), int) else 0
         start_item = cursor.get("item", 0) if isinstance(cursor.get("item"), int) else 0
 
-        def skip(entry: tuple[int, int, str]) -> AlreadyKnown | FetchFailure | None:
-            if entry[1] < 0:
+        def skip(entry: tuple[str, dict]) -> AlreadyKnown | FetchFailure | None:
+            if not entry[0]:
                 return FetchFailure(NAME, f"{self.base_url}/?page=0", "no /e#ID.VERSION links on the first page: "
                                     "the gallery is empty or its HTML changed shape")
-            return None if wanted(NAME, entry[2]) else AlreadyKnown(NAME, entry[2])
+            return None if wanted(NAME, entry[0]) else AlreadyKnown(NAME, entry[0])
 
         entries = self._page_entries(start_page, start_item)
-        for (page, index, _), result in fetch_in_order(entries, lambda e: self._fetch_one(e[2]), self.concurrency, skip):
-            yield SourceItem(result, {"page": page, "item": index + 1})
+        for (_, cursor_after), result in fetch_in_order(entries, lambda e: self._fetch_one(e[0]), self.concurrency, skip):
+            yield SourceItem(result, cursor_after)

@@ -88,6 +88,7 @@ class LocalSource:
     path: Path
 
     name: str = NAME
+    exhausted: bool = field(default=False, init=False)
     _total: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +136,7 @@ class LocalSource:
             skip = start_item if name == start_file else 0
             for position, result in self._read(name, path, kind, skip, wanted):
                 yield SourceItem(result, {"file": name, "item": position + 1})
+        self.exhausted = True
 
     def _read(self, name: str, path: Path, kind: str, skip: int, wanted: WantedFn) -> Iterator[tuple[int, object]]:
         if kind == "program":

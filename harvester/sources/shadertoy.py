@@ -9,11 +9,11 @@ challenge today, which we name as such.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import quote
 
-from harvester.http import HttpConnectError, HttpError, NotJson, PoliteClient
+from harvester.http import HttpConnectError, HttpError, HttpStatusError, NotJson, PoliteClient
 from harvester.records import FetchedProgram, FetchFailure
 from harvester.sources.base import (
     AlreadyKnown,
@@ -54,6 +54,7 @@ class ShadertoySource:
     concurrency: int = 4
 
     name: str = NAME
+    exhausted: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -85,8 +86,8 @@ class ShadertoySource:
         """One API call whose answer must be a JSON object; fatal errors become SourceUnavailable."""
         try:
             body = self.client.get_json(f"{self.base_url}/api/v1/{path}", {"key": self.api_key, **params})
-        except NotJson as exc:
-            if exc.is_html and _CHALLENGE.search(exc.body_head):
+        except (NotJson, HttpStatusError) as exc:
+            if _CHALLENGE.search(exc.body_head) and "<" in exc.body_head:
                 raise SourceUnavailable(bot_challenge_message(self.base_url)) from None
             raise
         except HttpConnectError as exc:
@@ -104,6 +105,7 @@ class ShadertoySource:
                 ids = self._results(answer)
                 self._total = max(0, len(ids) - offset)
                 yield from ids[offset:]
+                self.exhausted = True
                 return
             page = 0
             while self.pages is None or page < self.pages:
@@ -116,6 +118,7 @@ class ShadertoySource:
                 if isinstance(count, int) and self._total is None:
                     self._total = max(0, count - offset)
                 if not ids:
+                    self.exhausted = True
                     return
                 yield from ids
                 offset += len(ids)
