@@ -1,0 +1,124 @@
+"""`local`: the four formats, detected per file, from fixture files written here."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from harvester.errors import HarvestError
+from harvester.sources import SourceSettings
+from tests.fakes.crawling import crawl, failures, passes_of, programs
+from tests.fakes.servers import api_shader
+
+IMAGE = "void mainImage(out vec4 c, in vec2 p){{ c = vec4({v}); }}"
+
+
+def _flat(shader_id: str, v: str, **extra) -> dict:
+    record = {
+        "id": shader_id, "name": f"flat {shader_id}", "author": "flatter", "description": "", "tags": ["a"],
+        "likes": 4, "viewed": 40, "published": "Public", "date": "1393353675",
+        "image_code": IMAGE.format(v=v), "image_inputs": [
+            {"id": "x", "src": "/media/a/noise.png", "ctype": "texture", "channel": 0, "sampler": {}, "published": 1},
+            {"id": "y", "src": "/presets/keyboard.png", "ctype": "keyboard", "channel": 3, "sampler": {}, "published": 1}],
+        "common_code": "", "buffer_a_code": "void mainImage(out vec4 c, in vec2 p){ c = vec4(1); }",
+        "buffer_a_inputs": [], "buffer_b_code": "", "buffer_b_inputs": [], "buffer_c_code": "", "buffer_c_inputs": [],
+        "buffer_d_code": "", "buffer_d_inputs": [], "cube_a_code": "", "cube_a_inputs": [], "sound_code": "",
+        "sound_inputs": [], "license": "cc-by-nc-sa-3.0",
+    }
+    record.update(extra)
+    return record
+
+
+def _export(shader_id: str, v: str) -> dict:
+    shader = api_shader(shader_id, IMAGE.format(v=v), username="exporter")
+    shader["renderpass"][0]["inputs"] = [
+        {"id": 17, "filepath": "/media/a/cube.png", "previewfilepath": "/media/ap/cube.png", "type": "cubemap",
+         "channel": 1, "sampler": {}, "published": 1}]
+    return shader
+
+
+@pytest.fixture()
+def dumps(tmp_path):
+    root = tmp_path / "dumps"
+    (root / "api").mkdir(parents=True)
+    (root / "api" / "one.json").write_text(json.dumps({"Shader": api_shader("apiOne", IMAGE.format(v="0.1"))}))
+    (root / "api" / "list.json").write_text(json.dumps([{"Shader": api_shader(f"apiL{i}", IMAGE.format(v=f"0.{i}2"))}
+                                                         for i in range(2)]))
+    (root / "api" / "lines.jsonl").write_text("\n".join(
+        json.dumps({"Shader": api_shader(f"apiJ{i}", IMAGE.format(v=f"0.{i}3"))}) for i in range(2)) + "\n")
+    (root / "export.json").write_text(json.dumps([_export("expA", "0.4"), _export("expB", "0.5")]))
+    (root / "flat.jsonl").write_text("\n".join([
+        json.dumps(_flat("flatA", "0.6")),
+        json.dumps(_flat("flatB", "0.7", license="mit")),
+        "{this is not json",
+        json.dumps({"id": "noCode", "image_code": ""}),
+        json.dumps({"something": "else"}),
+    ]) + "\n")
+    (root / "progs").mkdir()
+    (root / "progs" / "sandbox.frag").write_text(
+        "// Released under the MIT License\nuniform float time;\nuniform vec2 resolution;\n"
+        "void main(){ gl_FragColor = vec4(sin(time)); }\n")
+    (root / "progs" / "book.glsl").write_text(
+        "uniform vec2 u_resolution;\nvoid main(){ gl_FragColor = vec4(gl_FragCoord.xy/u_resolution, 0., 1.); }\n")
+    (root / "progs" / "vertex.glsl").write_text("attribute vec3 p; void main(){ gl_Position = vec4(p, 1.); }\n")
+    (root / "README.md").write_text("not a program, ignored")
+    return root
+
+
+def test_folder_of_every_format(catalog, dumps):
+    summary = crawl(catalog, "local", SourceSettings(path=dumps))
+    rows = {p.source_id.rsplit("/", 1)[-1]: p for p in programs(catalog)}
+    assert set(rows) == {"apiOne", "apiL0", "apiL1", "apiJ0", "apiJ1", "expA", "expB", "flatA", "flatB",
+                         "sandbox.frag", "book.glsl"}
+    assert (summary.new, summary.failed) == (11, 4)
+    reasons = {f.item: f.reason for f in failures(catalog)}
+    assert reasons["flat.jsonl:3"].startswith("malformed JSON")
+    assert reasons["flat.jsonl:4"] == "flat record noCode has no image_code"
+    assert "unknown shape" in reasons["flat.jsonl:5"]
+    assert reasons["progs/vertex.glsl"].startswith("not a fragment program")
+
+    flat = rows["flatA"]
+    assert (flat.source, flat.url) == ("shadertoy", "https://www.shadertoy.com/view/flatA")
+    assert (flat.license, flat.license_origin, flat.buffer_passes) == ("CC-BY-NC-SA-3.0", "declared", 1)
+    assert flat.published_at.replace(tzinfo=timezone.utc) == datetime.fromtimestamp(1393353675, tz=timezone.utc)
+    assert (flat.likes, flat.views, flat.author, flat.tags) == (4, 40, "flatter", ["a"])
+    flat_passes = {p.kind: p for p in passes_of(catalog, flat.id)}
+    assert set(flat_passes) == {"image", "buffer_a"}
+    assert flat_passes["image"].inputs == [{"channel": 0, "ctype": "texture", "src": "/media/a/noise.png"},
+                                           {"channel": 3, "ctype": "keyboard", "src": "/presets/keyboard.png"}]
+    assert rows["flatB"].license == "MIT"
+
+    export = rows["expA"]
+    assert export.author == "exporter" and export.license == "CC-BY-NC-SA-3.0"
+    assert passes_of(catalog, export.id)[0].inputs == [{"channel": 1, "ctype": "cubemap", "src": "/media/a/cube.png"}]
+
+    sandbox, book = rows["sandbox.frag"], rows["book.glsl"]
+    assert (sandbox.source, sandbox.dialect, sandbox.license, sandbox.license_origin) == ("local", "glslsandbox", "MIT", "detected")
+    assert sandbox.url.startswith("file:///") and sandbox.title == "sandbox"
+    assert (book.dialect, book.license) == ("bookofshaders", "unknown")
+
+
+def test_single_files_and_rerun(catalog, dumps):
+    one = crawl(catalog, "local", SourceSettings(path=dumps / "api" / "one.json"))
+    assert one.new == 1
+    again = crawl(catalog, "local", SourceSettings(path=dumps))
+    assert again.skipped == 1 and again.new == 10
+
+
+def test_extensionless_dump_is_sniffed(catalog, tmp_path):
+    dump = tmp_path / "dump"
+    dump.write_text(json.dumps(_flat("sniffA", "0.1")) + "\n" + json.dumps(_flat("sniffB", "0.2")) + "\n")
+    assert crawl(catalog, "local", SourceSettings(path=dump)).new == 2
+
+
+def test_missing_path_is_one_clear_error(catalog, tmp_path):
+    with pytest.raises(HarvestError, match="no such file or folder"):
+        crawl(catalog, "local", SourceSettings(path=tmp_path / "nope"))
+    with pytest.raises(HarvestError, match="needs --path"):
+        crawl(catalog, "local", SourceSettings())
+    with pytest.raises(HarvestError, match="--url does not apply"):
+        crawl(catalog, "local", SourceSettings(path=tmp_path, url="x"))
+    with pytest.raises(HarvestError, match="unknown source 'nope'"):
+        crawl(catalog, "nope", SourceSettings())
