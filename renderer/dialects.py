@@ -52,6 +52,7 @@ class WrappedProgram:
 
 
 _NON_ASCII = re.compile(r"[^\x01-\x7f]")
+_INCLUDE = re.compile(r"#include\b")
 
 
 def sanitize(code: str) -> str:
@@ -62,7 +63,10 @@ def sanitize(code: str) -> str:
     error on the right line anywhere else.
     """
     code = code.replace("\r\n", "\n").replace("\r", "\n")
-    return _NON_ASCII.sub(" ", code)
+    code = _NON_ASCII.sub(" ", code)
+    # moderngl expands `#include "name"` itself (and fails on unknown names); WebGL has no
+    # #include, so it becomes a compile error on its own line.
+    return _INCLUDE.sub("#error include", code)
 
 
 def clean_user_code(code: str) -> CleanCode:
@@ -101,7 +105,9 @@ def _preamble(version: str, extensions: tuple[str, ...]) -> str:
     # most such programs never needed it on desktop GL.
     lines += [f"#extension {name} : enable" for name in extensions]
     if is_es(version):
-        lines += ["precision highp float;", "precision highp int;"]
+        # Mesa runs `mediump` at 16 bits, which turns the ubiquitous fract(sin(x) * 43758.5)
+        # hash into zeros; WebGL on desktop GPUs runs every precision at 32 bits.
+        lines += ["#define lowp highp", "#define mediump highp", "precision highp float;", "precision highp int;"]
     return "\n".join(lines) + "\n"
 
 

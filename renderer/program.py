@@ -188,6 +188,9 @@ def link(ctx: moderngl.Context, wrapped: WrappedProgram, dialect: str) -> modern
             raise ProgramError(Verdict.UNSUPPORTED, f"raw program does not link here: {reason}", line) from None
         verdict = Verdict.LINK_ERROR if message.startswith("GLSL Linker failed") else Verdict.COMPILE_ERROR
         raise ProgramError(verdict, reason, line) from None
+    except Exception as exc:  # noqa: BLE001 - moderngl's own source handling can raise anything
+        verdict = Verdict.UNSUPPORTED if dialect == "raw" else Verdict.COMPILE_ERROR
+        raise ProgramError(verdict, f"cannot compile: {exc}"[:MAX_REASON_CHARS]) from None
 
 
 def compile_program(ctx: moderngl.Context, source: ProgramSource) -> CompiledProgram:

@@ -1,7 +1,224 @@
-"""Placeholder: commands of this group are added by their issue."""
+"""`harvest validate` (judge every pending program) and `harvest render` (draw one program to a PNG)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harvester.cli_common import DbOption, console, err_console, open_db
+from harvester.errors import HarvestError
+
+VERDICT_ORDER = ("ok", "blank", "compile_error", "link_error", "timeout", "crash", "needs_input", "unsupported")
+
+
+def _verdict_summary(counts: dict[str, int]) -> str:
+    return "  ".join(f"{name} {counts[name]}" for name in VERDICT_ORDER if counts.get(name))
+
+
+def _verdict_table(counts: dict[str, int], title: str) -> Table:
+    total = sum(counts.values()) or 1
+    table = Table(title=title, title_justify="left")
+    table.add_column("verdict")
+    table.add_column("programs", justify="right")
+    table.add_column("share", justify="right")
+    for name in VERDICT_ORDER:
+        if counts.get(name):
+            table.add_row(name, str(counts[name]), f"{100.0 * counts[name] / total:.1f} %")
+    return table
+
+
+def validate(
+    db: DbOption = None,
+    workers: Optional[int] = typer.Option(None, "--workers", help="Render worker processes (default: one per core)."),
+    size: int = typer.Option(128, "--size", help="Render size in pixels (square)."),
+    frames: int = typer.Option(4, "--frames", help="Frames per program, at times drawn from U(0.1, 10) s."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds a program may take (compile and all frames)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Validate at most this many programs."),
+    revalidate: bool = typer.Option(False, "--revalidate", help="Also redo programs that already have a verdict."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only programs from this source."),
+    executor: str = typer.Option("local", "--executor", help="Where to render: local (a process pool)."),
+    seed: int = typer.Option(0, "--seed", help="Run seed mixed into every program's frame times and mouse."),
+) -> None:
+    """Render every program without a current verdict and store ok / blank / compile_error / ... for each."""
+    from corpus.validation import ValidateOptions, shader_cache_dir
+    from corpus.validation import validate as run_validation
+    from renderer.executors import make_executor
+
+    if not 8 <= size <= 4096:
+        raise HarvestError("--size must be between 8 and 4096")
+    if not 1 <= frames <= 64:
+        raise HarvestError("--frames must be between 1 and 64")
+    if timeout <= 0:
+        raise HarvestError("--timeout must be positive")
+    if limit is not None and limit < 0:
+        raise HarvestError("--limit must not be negative")
+    if workers is not None and workers < 1:
+        raise HarvestError("--workers must be at least 1")
+    options = ValidateOptions(
+        size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed
+    )
+    catalog = open_db(db)
+    progress = Progress(
+        TextColumn("validating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[verdicts]}"),
+        console=err_console,
+        transient=False,
+    )
+    counts: dict[str, int] = {}
+    task = progress.add_task("validate", total=None, rate="", verdicts="")
+
+    def started(total: int) -> None:
+        progress.update(task, total=total)
+
+    def on_result(result) -> None:
+        counts[str(result.verdict)] = counts.get(str(result.verdict), 0) + 1
+        elapsed = progress.tasks[0].elapsed or 0.0
+        done = sum(counts.values())
+        rate = f"{done / elapsed:.1f} programs/s" if elapsed > 0 else ""
+        progress.update(task, advance=1, rate=rate, verdicts=_verdict_summary(counts))
+
+    try:
+        with make_executor(executor, workers=workers, shader_cache_dir=shader_cache_dir(catalog)) as pool, progress:
+            report = run_validation(catalog, pool, options, on_start=started, on_result=on_result)
+    finally:
+        catalog.close()
+    if report.selected == 0:
+        console.print("nothing to validate: every program has a current verdict (use --revalidate to redo them)")
+        return
+    console.print(_verdict_table(dict(report.counts), f"verdicts of this run ({report.done} programs)"))
+    console.print(f"{report.done} of {report.selected} programs in {report.seconds:.1f} s ({report.rate:.2f} programs/s)")
+    if report.interrupted:
+        err_console.print("interrupted: the verdicts above are saved; run `harvest validate` again to resume")
+        raise typer.Exit(130)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text) or re.fullmatch(r"\s*(\d+)\s*", text)
+    if not match:
+        raise HarvestError(f"--size must look like 512x288 or 256, not {text!r}")
+    width = int(match.group(1))
+    height = int(match.group(2)) if match.lastindex == 2 else width
+    if not (1 <= width <= 8192 and 1 <= height <= 8192):
+        raise HarvestError("--size must be between 1 and 8192 pixels a side")
+    return width, height
+
+
+def _parse_mouse(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise HarvestError(f"--mouse must be four numbers X,Y,Z,W, not {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _program_from_file(path: Path, dialect: Optional[str]):
+    from corpus.normalize import sniff_dialect
+    from renderer.jobs import DIALECTS, ProgramSource
+
+    if not path.is_file():
+        raise HarvestError(f"{path} is not a file")
+    code = path.read_bytes().decode("utf-8", errors="replace")
+    chosen = dialect or sniff_dialect(code)
+    if chosen not in DIALECTS:
+        raise HarvestError(f"unknown dialect {chosen!r}; choose one of: {', '.join(DIALECTS)}")
+    return ProgramSource(dialect=chosen, image=code)
+
+
+def _program_from_catalog(db: Path | None, program_id: int, dialect: Optional[str]):
+    from dataclasses import replace
+
+    from corpus.render_source import load_program_sources
+
+    catalog = open_db(db)
+    try:
+        with catalog.session() as session:
+            sources = load_program_sources(session, [program_id])
+    finally:
+        catalog.close()
+    if program_id not in sources:
+        raise HarvestError(f"no program with id {program_id} in the catalog")
+    source = sources[program_id]
+    return replace(source, dialect=dialect) if dialect else source
+
+
+def write_png_atomically(pixels, out: Path) -> None:
+    from renderer.images import png_bytes
+
+    data = png_bytes(pixels)
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(handle, "wb") as fh:
+            fh.write(data)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def render(
+    program_id: Optional[int] = typer.Argument(None, metavar="[ID]", help="Catalog id of the program to draw."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Draw the program in this file instead of a catalog one."),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="shadertoy, glslsandbox, bookofshaders or raw (default: sniffed)."),
+    time_s: float = typer.Option(0.0, "--time", help="Time of the first frame, in seconds."),
+    mouse: Optional[str] = typer.Option(None, "--mouse", help="iMouse as X,Y,Z,W in pixels (default 0,0,0,0)."),
+    size: str = typer.Option("512x288", "--size", help="WIDTHxHEIGHT in pixels."),
+    frames: int = typer.Option(1, "--frames", help="Frames to draw; several make a grid."),
+    interval: float = typer.Option(0.5, "--interval", help="Seconds between the frames of a grid."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds the program may take in all."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    db: DbOption = None,
+) -> None:
+    """Draw one program to a PNG, as the website shows it when it first loads (mouse untouched)."""
+    from dataclasses import replace
+
+    from renderer.executors import LocalExecutor, default_workers
+    from renderer.frames import first_load_frames
+    from renderer.images import grid
+    from renderer.jobs import RenderJob, Verdict
+
+    if (program_id is None) == (file is None):
+        raise HarvestError("give either a program ID or --file PATH")
+    if out.suffix.lower() != ".png":
+        raise HarvestError("--out must name a .png file")
+    if not out.parent.is_dir():
+        raise HarvestError(f"folder {out.parent} does not exist")
+    if not 1 <= frames <= 64:
+        raise HarvestError("--frames must be between 1 and 64")
+    if timeout <= 0:
+        raise HarvestError("--timeout must be positive")
+    width, height = _parse_size(size)
+    specs = first_load_frames(frames, start=time_s, interval=interval)
+    if mouse is not None:
+        position = _parse_mouse(mouse)
+        specs = tuple(replace(spec, mouse=position) for spec in specs)
+    source = _program_from_file(file, dialect) if file is not None else _program_from_catalog(db, program_id, dialect)
+    job = RenderJob(key=0, program=source, frames=specs, width=width, height=height, timeout_s=timeout, keep_frames=True)
+    with LocalExecutor(workers=1, threads_per_worker=default_workers()) as pool:
+        result = next(iter(pool.run([job])))
+    if result.verdict not in (Verdict.OK, Verdict.BLANK):
+        where = f" (line {result.error_line})" if result.error_line else ""
+        raise HarvestError(f"{result.verdict}{where}: {result.reason}")
+    write_png_atomically(grid(result.frames or []), out)
+    timing = ", ".join(f"{ms:.0f}" for ms in result.render_ms)
+    console.print(f"wrote {out} ({width}x{height}, {frames} frame(s); compile {result.compile_ms:.0f} ms, render {timing} ms)")
+    if result.verdict == Verdict.BLANK:
+        err_console.print(f"warning: blank: {result.reason}")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("validate")(validate)
+    app.command("render")(render)

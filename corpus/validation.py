@@ -1,0 +1,163 @@
+"""The validate stage: render every program that has no current verdict, judge it, store the verdict.
+
+The renderer never sees the catalog: this module turns rows into RenderJobs, hands them to an
+executor (whichever kind), and is the only writer of the results, in small transactions, so an
+interrupted run keeps everything finished and a rerun picks up the rest.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlmodel import Session, select
+
+from corpus.db import Catalog
+from corpus.models import Program, Validation, utcnow
+from corpus.render_source import load_program_sources
+from renderer import RENDERER_VERSION
+from renderer.executors import Executor
+from renderer.frames import frame_specs
+from renderer.jobs import RenderJob, RenderResult
+
+JOB_CHUNK = 64  # programs whose code is loaded at once while jobs are handed out
+MAX_REASON_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    size: int = 128
+    frames: int = 4
+    timeout_s: float = 10.0
+    limit: int | None = None
+    revalidate: bool = False
+    source: str | None = None
+    seed: int = 0  # part of every program's frame seed: same seed, same frames
+    batch_size: int = 32  # results per transaction
+    batch_seconds: float = 2.0  # ...or sooner, so a slow run still saves often
+
+
+@dataclass
+class ValidateReport:
+    selected: int = 0
+    done: int = 0
+    counts: collections.Counter = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+def shader_cache_dir(catalog: Catalog) -> Path:
+    """Mesa's shader cache lives beside the catalog, so reruns over the same programs compile fast."""
+    return catalog.folder / ".harvest-cache" / "mesa"
+
+
+def select_pending(session: Session, options: ValidateOptions) -> list[int]:
+    """Ids of the programs to (re)validate, oldest first."""
+    query = select(Program.id).order_by(Program.id)
+    if options.source:
+        query = query.where(Program.source == options.source)
+    if not options.revalidate:
+        current = select(Validation.program_id).where(Validation.renderer_version == RENDERER_VERSION)
+        query = query.where(Program.id.not_in(current))
+    if options.limit is not None:
+        query = query.limit(options.limit)
+    return list(session.exec(query).all())
+
+
+def frame_seed_key(source: str, source_id: str, seed: int) -> str:
+    return f"{source}:{source_id}:{seed}"
+
+
+def build_jobs(catalog: Catalog, program_ids: list[int], options: ValidateOptions) -> Iterator[RenderJob]:
+    """RenderJobs for `program_ids`, loading code a chunk at a time (the executor pulls lazily)."""
+    for start in range(0, len(program_ids), JOB_CHUNK):
+        chunk = program_ids[start : start + JOB_CHUNK]
+        with Session(catalog.engine) as session:
+            sources = load_program_sources(session, chunk)
+            names = {
+                row[0]: (row[1], row[2])
+                for row in session.exec(select(Program.id, Program.source, Program.source_id).where(Program.id.in_(chunk)))
+            }
+        for program_id in chunk:
+            if program_id not in sources:
+                continue  # deleted since it was selected
+            source, source_id = names[program_id]
+            yield RenderJob(
+                key=program_id,
+                program=sources[program_id],
+                frames=frame_specs(frame_seed_key(source, source_id, options.seed), options.frames, options.size, options.size),
+                width=options.size,
+                height=options.size,
+                timeout_s=options.timeout_s,
+            )
+
+
+def validation_row(result: RenderResult, options: ValidateOptions) -> Validation:
+    return Validation(
+        program_id=result.key,
+        verdict=str(result.verdict),
+        reason=result.reason[:MAX_REASON_CHARS],
+        error_line=result.error_line,
+        compile_ms=result.compile_ms,
+        render_ms=list(result.render_ms),
+        animated=result.animated,
+        frame_means=list(result.frame_means),
+        frame_stds=list(result.frame_stds),
+        thumbnail_png=result.thumbnail_png,
+        size=options.size,
+        frames=options.frames,
+        renderer_version=RENDERER_VERSION,
+        validated_at=utcnow(),
+    )
+
+
+def save_results(catalog: Catalog, results: list[RenderResult], options: ValidateOptions) -> None:
+    """One transaction: each program's verdict replaces its previous one."""
+    with catalog.session() as session:
+        for result in results:
+            session.merge(validation_row(result, options))
+
+
+def validate(
+    catalog: Catalog,
+    executor: Executor,
+    options: ValidateOptions,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[RenderResult], None] | None = None,
+) -> ValidateReport:
+    """Validate the pending programs on `executor`. Ctrl-C returns early with `interrupted` set,
+    after saving every result received so far."""
+    report = ValidateReport()
+    with catalog.session() as session:
+        program_ids = select_pending(session, options)
+    report.selected = len(program_ids)
+    if on_start:
+        on_start(report.selected)
+    started = time.monotonic()
+    batch: list[RenderResult] = []
+    last_save = time.monotonic()
+    try:
+        for result in executor.run(build_jobs(catalog, program_ids, options)):
+            batch.append(result)
+            report.done += 1
+            report.counts[str(result.verdict)] += 1
+            if on_result:
+                on_result(result)
+            if len(batch) >= options.batch_size or time.monotonic() - last_save >= options.batch_seconds:
+                save_results(catalog, batch, options)
+                batch, last_save = [], time.monotonic()
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        if batch:
+            save_results(catalog, batch, options)
+        report.seconds = time.monotonic() - started
+    return report
+
