@@ -131,12 +131,28 @@ class LocalSource:
         start_item = cursor.get("item", 0) if isinstance(cursor.get("item"), int) else 0
         if start_file is not None:
             files = [f for f in files if f[0] >= start_file]
-        self._total = len(files) if all(kind == "program" for _, _, kind in files) else None
+        self._total = self._count(files, start_file, start_item)
         for name, path, kind in files:
             skip = start_item if name == start_file else 0
             for position, result in self._read(name, path, kind, skip, wanted):
                 yield SourceItem(result, {"file": name, "item": position + 1})
         self.exhausted = True
+
+    @staticmethod
+    def _count(files: list[tuple[str, Path, str]], start_file: str | None, start_item: int) -> int | None:
+        """Items ahead, for the progress bar: JSONL lines are counted cheaply; a JSON file makes it unknown."""
+        total = 0
+        for name, path, kind in files:
+            if kind == "json":
+                return None
+            if kind == "program":
+                total += 1
+                continue
+            with open(path, "rb") as fh:
+                lines = [bool(line.strip()) for line in fh]
+            skip = start_item if name == start_file else 0
+            total += sum(lines[skip:])
+        return total
 
     def _read(self, name: str, path: Path, kind: str, skip: int, wanted: WantedFn) -> Iterator[tuple[int, object]]:
         if kind == "program":
