@@ -64,6 +64,7 @@ class ExportOptions:
     overwrite: bool = False
     keep_duplicates: bool = False
     workers: int = 1
+    shader_cache_dir: Path | None = None  # Mesa's cache, shared with validate
 
 
 @dataclass
@@ -380,7 +381,8 @@ def export_catalog(
             "format_version": FORMAT_VERSION,
             "scoring_method": SCORE_METHOD,
             "catalog": str(catalog.path),
-            "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()} | {"out": str(out)},
+            "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
+                           if k != "shader_cache_dir"} | {"out": str(out)},
             "licenses_resolved": list(licenses) if licenses is not None else None,
             "steps": [asdict(s) for s in steps],
             "exported": len(ids),
@@ -421,7 +423,7 @@ def _render_images(
     def specs(program_id: int):
         return frame_specs(f"export:{options.seed}:{program_id}", options.images_per_program, size, size)
 
-    for result in render_frames(sources, specs, size, options.workers):
+    for result in render_frames(sources, specs, size, options.workers, shader_cache_dir=options.shader_cache_dir):
         done += 1
         if result.verdict == Verdict.OK and result.frames:
             frames[result.key] = result.frames

@@ -229,6 +229,9 @@ def render_frames(
     """Render every source at `frames` (or frames(program_id)), keeping the pixels; results in any order."""
     from renderer.executors import make_executor
 
+    if shader_cache_dir is not None:
+        shader_cache_dir.mkdir(parents=True, exist_ok=True)
+
     def jobs() -> Iterator[RenderJob]:
         for program_id, source in sources.items():
             specs = frames(program_id) if callable(frames) else frames
