@@ -43,6 +43,7 @@ class HttpPolicy:
     read_timeout_s: float = 30.0
     total_timeout_s: float = 120.0
     retries: int = 4
+    connect_retries: int = 2  # a refused connection or unknown host rarely heals within seconds
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     max_retry_after_s: float = 300.0
@@ -309,7 +310,8 @@ class PoliteClient:
             except (HttpTimeout, HttpTransportError, HttpConnectError, HttpStatusError) as exc:
                 retry_after = exc.retry_after if isinstance(exc, HttpStatusError) else None
                 retryable = not isinstance(exc, HttpStatusError) or exc.status in RETRY_STATUSES
-                if not retryable or attempt >= policy.retries:
+                limit = min(policy.retries, policy.connect_retries) if isinstance(exc, HttpConnectError) else policy.retries
+                if not retryable or attempt >= limit:
                     if retryable and attempt:
                         raise type(exc)(*_args_with_note(exc, f"after {attempt + 1} attempts")) from None
                     raise
@@ -375,7 +377,7 @@ class PoliteClient:
             except httpx.TimeoutException as exc:
                 raise HttpTimeout(f"timed out fetching {shown} ({type(exc).__name__})", shown) from None
             except httpx.ConnectError as exc:
-                raise HttpConnectError(f"cannot connect to {url.host}: {_short(redact(str(exc)))}", shown) from None
+                raise HttpConnectError(f"connection to {url.host} failed: {_short(redact(str(exc)))}", shown) from None
             except httpx.RemoteProtocolError as exc:
                 raise TruncatedBody(f"truncated or malformed response from {shown}: {_short(redact(str(exc)))}", shown) from None
             except httpx.DecodingError as exc:

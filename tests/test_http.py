@@ -129,7 +129,7 @@ def test_redirects_same_host_followed_other_host_refused(server):
 def test_unreachable_host():
     with Echo() as gone:
         url = gone.url
-    with PoliteClient(FAST) as client, pytest.raises(HttpConnectError, match="cannot connect"):
+    with PoliteClient(FAST) as client, pytest.raises(HttpConnectError, match="connection to 127.0.0.1 failed"):
         client.get(f"{url}/x")
 
 
