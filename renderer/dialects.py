@@ -59,11 +59,11 @@ def sanitize(code: str) -> str:
     """Make arbitrary text safe to hand to the driver: one newline convention, ASCII only, no NULs.
 
     GLSL source is ASCII. Mesa's lexer silently stops at the first other character (losing the
-    rest of the program), so each one becomes a space: harmless in a comment, and a plain syntax
-    error on the right line anywhere else.
+    rest of the program), so each one becomes `$`: harmless in a comment, and (as on WebGL) a
+    syntax error on the right line anywhere else.
     """
     code = code.replace("\r\n", "\n").replace("\r", "\n")
-    code = _NON_ASCII.sub(" ", code)
+    code = _NON_ASCII.sub("$", code)
     # moderngl expands `#include "name"` itself (and fails on unknown names); WebGL has no
     # #include, so it becomes a compile error on its own line.
     return _INCLUDE.sub("#error include", code)

@@ -263,6 +263,10 @@ class LocalExecutor:
         worker.deadline = float("inf")
         return payload
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the current workers (for diagnostics and tests)."""
+        return [w.process.pid for w in self._pool if w.process.pid is not None]
+
     def close(self) -> None:
         pool, self._pool = self._pool, []
         for worker in pool:

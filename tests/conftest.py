@@ -25,3 +25,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def gl_context():
+    """One headless GL context for the test process (render workers make their own)."""
+    from renderer.context import create_context
+
+    ctx = create_context()
+    yield ctx
+    ctx.release()

@@ -1,0 +1,291 @@
+"""Executors and the validate stage: timeouts, crashes, resume, Ctrl-C, and the commands end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlmodel import select
+
+from corpus.ingest import ingest_program
+from corpus.models import Validation
+from corpus.validation import ValidateOptions, select_pending, validate
+from harvester.records import ChannelInput, FetchedPass, FetchedProgram
+from renderer.executors import LocalExecutor, make_executor
+from renderer.frames import frame_specs
+from renderer.jobs import ProgramSource, RenderJob, Verdict
+
+REPO = Path(__file__).resolve().parent.parent
+GOOD = "void mainImage(out vec4 c, in vec2 f) {{ vec2 uv = f / iResolution.xy; c = vec4(uv, 0.5 + 0.5 * sin(iTime + {k}.0), 1.0); }}"
+# Far too slow for any timeout used here on llvmpipe.
+SLOW = (REPO / "harvester" / "samples" / "slow_loop.frag").read_text()
+HUGE_ARRAY = "float big[100000000];\nvoid mainImage(out vec4 c, in vec2 f) { big[int(f.x)] = f.y; c = vec4(big[int(f.y)]); }"
+LOOP_65535 = (
+    "void mainImage(out vec4 c, in vec2 f) {\n    float s = 0.0;\n"
+    "    for (int i = 0; i < 65535; i++) { s += sin(float(i) * f.x * 0.001 + iTime); }\n"
+    "    c = vec4(fract(s), 0.5, 0.5, 1.0);\n}\n"
+)
+
+
+def _job(key: int, code: str, timeout_s: float = 20.0, size: int = 32) -> RenderJob:
+    return RenderJob(key=key, program=ProgramSource("shadertoy", code), frames=frame_specs(str(key), 2, size, size),
+                     width=size, height=size, timeout_s=timeout_s)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def test_timeout_kills_and_respawns_the_worker():
+    with LocalExecutor(workers=1) as pool:
+        jobs = [_job(1, SLOW, timeout_s=1.5), _job(2, GOOD.format(k=2)), _job(3, GOOD.format(k=3))]
+        started = time.monotonic()
+        results = {r.key: r for r in pool.run(jobs)}
+        pids = pool.worker_pids()
+        assert results[1].verdict == Verdict.TIMEOUT and "1.5 s" in results[1].reason
+        assert results[2].verdict == results[3].verdict == Verdict.OK
+        assert pool.respawns == 1
+        assert time.monotonic() - started < 20
+    assert pids and not any(_alive(pid) for pid in pids)
+
+
+def test_a_dead_worker_is_a_crash_and_the_run_goes_on():
+    with LocalExecutor(workers=1) as pool:
+        def kill_busy_worker() -> None:
+            time.sleep(3.0)  # the worker has started and is inside the slow program
+            for pid in pool.worker_pids():
+                os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_busy_worker)
+        killer.start()
+        results = {r.key: r for r in pool.run([_job(1, SLOW, timeout_s=60), _job(2, GOOD.format(k=1))])}
+        killer.join()
+    assert results[1].verdict == Verdict.CRASH and "SIGKILL" in results[1].reason
+    assert results[2].verdict == Verdict.OK
+
+
+def test_hostile_programs_each_get_a_verdict_within_the_timeout():
+    programs = {
+        1: HUGE_ARRAY,
+        2: LOOP_65535,
+        3: "void mainImage(out vec4 c, in vec2 f) { c = vec4(0.0 / 0.0); }",
+        4: "// " + "y" * 1_000_000 + "\n" + GOOD.format(k=4),
+        5: "\udcff\udcfe\x00void mainImage(",
+        6: "",
+        7: "#version 300 es\n#extension GL_OES_standard_derivatives : enable\n" + GOOD.format(k=7),
+        8: "float a[65536];\nvoid mainImage(out vec4 c, in vec2 f) { a[int(f.x)] = 1.0; c = vec4(a[int(f.y)]); }",
+    }
+    timeout_s = 4.0
+    started = time.monotonic()
+    with make_executor("local", workers=2) as pool:
+        results = {r.key: r for r in pool.run(_job(k, code, timeout_s=timeout_s, size=64) for k, code in programs.items())}
+    elapsed = time.monotonic() - started
+    assert sorted(results) == sorted(programs)
+    assert results[3].verdict == Verdict.BLANK
+    assert results[4].verdict == results[7].verdict == Verdict.OK
+    assert results[5].verdict == results[6].verdict == Verdict.COMPILE_ERROR
+    for result in results.values():
+        assert result.verdict in set(Verdict) and (result.verdict == Verdict.OK or result.reason)
+    # Two workers, eight programs, none may take longer than its timeout (plus worker restarts).
+    assert elapsed < len(programs) / 2 * timeout_s + 15
+
+
+def test_make_executor_rejects_unknown_kinds():
+    from harvester.errors import HarvestError
+
+    with pytest.raises(HarvestError, match="unknown executor 'cluster'"):
+        make_executor("cluster")
+
+
+# --- the validate stage -------------------------------------------------------------------------
+
+
+def _add(catalog, source_id: str, code: str, inputs=(), dialect: str | None = None, extra_passes=()) -> int:
+    fetched = FetchedProgram(
+        source="test", source_id=source_id, url="", title=source_id, author="harvest contributors",
+        passes=[FetchedPass("image", code, list(inputs)), *extra_passes], dialect=dialect, license="CC0-1.0",
+    )
+    with catalog.session() as session:
+        return ingest_program(session, fetched).program_id
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with LocalExecutor(workers=2) as executor:
+        yield executor
+
+
+def test_validate_stores_every_verdict_and_reruns_resume(catalog, pool):
+    ids = {
+        "ok": _add(catalog, "ok", GOOD.format(k=1)),
+        "compile": _add(catalog, "compile", "void mainImage(out vec4 c, in vec2 f) {\n  c = nope;\n}"),
+        "keyboard": _add(catalog, "keyboard", GOOD.format(k=2), [ChannelInput(0, "keyboard")]),
+        "buffer": _add(catalog, "buffer", GOOD.format(k=3), extra_passes=[FetchedPass("buffer_a", GOOD.format(k=9))]),
+        "texture": _add(catalog, "texture", "void mainImage(out vec4 c, in vec2 f) { c = texture(iChannel0, f / 64.0); }",
+                        [ChannelInput(0, "texture", "/media/a/x.png")]),
+    }
+    options = ValidateOptions(size=32, frames=3, timeout_s=20)
+    report = validate(catalog, pool, options)
+    assert report.done == report.selected == 5 and not report.interrupted
+    with catalog.session() as session:
+        rows = {row.program_id: row for row in session.exec(select(Validation)).all()}
+    assert rows[ids["ok"]].verdict == "ok" and rows[ids["ok"]].animated is True
+    assert len(rows[ids["ok"]].render_ms) == 3 and len(rows[ids["ok"]].frame_means) == 3
+    assert rows[ids["ok"]].thumbnail_png.startswith(b"\x89PNG") and rows[ids["ok"]].size == 32
+    assert rows[ids["compile"]].verdict == "compile_error" and rows[ids["compile"]].error_line == 2
+    assert rows[ids["keyboard"]].verdict == "needs_input"
+    assert rows[ids["buffer"]].verdict == "unsupported" and "Buffer" in rows[ids["buffer"]].reason
+    assert rows[ids["texture"]].verdict == "ok"
+    assert validate(catalog, pool, options).selected == 0  # nothing left
+    assert validate(catalog, pool, ValidateOptions(size=32, frames=1, revalidate=True, limit=2)).done == 2
+
+
+class _InterruptAfter:
+    """An executor that behaves like Ctrl-C arriving after `count` results."""
+
+    def __init__(self, inner, count: int) -> None:
+        self.inner, self.count = inner, count
+
+    def run(self, jobs):
+        for index, result in enumerate(self.inner.run(jobs)):
+            if index == self.count:
+                raise KeyboardInterrupt
+            yield result
+
+
+def test_interrupted_run_keeps_results_and_the_rerun_finishes(catalog, pool):
+    for k in range(6):
+        _add(catalog, f"p{k}", GOOD.format(k=k))
+    options = ValidateOptions(size=16, frames=1, batch_size=100)
+    first = validate(catalog, _InterruptAfter(pool, 3), options)
+    assert first.interrupted and first.done == 3
+    with catalog.session() as session:
+        assert len(session.exec(select(Validation)).all()) == 3  # saved although the batch was not full
+        assert len(select_pending(session, options)) == 3
+    second = validate(catalog, pool, options)
+    assert second.done == 3 and not second.interrupted
+    with catalog.session() as session:
+        assert {row.verdict for row in session.exec(select(Validation)).all()} == {"ok"}
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+
+def _harvest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harvester.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+def test_render_command_writes_a_png_and_a_grid(tmp_path):
+    program = tmp_path / "gradient.frag"
+    program.write_text(GOOD.format(k=0))
+    single = tmp_path / "one.png"
+    done = _harvest("render", "--file", str(program), "--size", "64x32", "--time", "1.25", "--out", str(single))
+    assert done.returncode == 0, done.stderr
+    assert Image.open(single).size == (64, 32)
+    sheet = tmp_path / "grid.png"
+    done = _harvest("render", "--file", str(program), "--size", "40x30", "--frames", "4", "--mouse", "1,2,3,4",
+                    "--out", str(sheet))
+    assert done.returncode == 0, done.stderr
+    assert Image.open(sheet).size == (2 * 40 + 4, 2 * 30 + 4)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_render_command_reports_user_mistakes_in_one_line(tmp_path):
+    broken = tmp_path / "broken.frag"
+    broken.write_text("void mainImage(out vec4 c, in vec2 f) {\n\n  c = vec4(missing);\n}\n")
+    out = tmp_path / "x.png"
+    done = _harvest("render", "--file", str(broken), "--out", str(out))
+    assert done.returncode == 1 and "compile_error (line 3)" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+    for args, message in (
+        (["--size", "big"], "--size"),
+        (["--mouse", "1,2"], "--mouse"),
+        (["--dialect", "hlsl"], "unknown dialect"),
+    ):
+        done = _harvest("render", "--file", str(broken), "--out", str(out), *args)
+        assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+    done = _harvest("render", "--out", str(out))
+    assert done.returncode == 1 and "either a program ID or --file" in done.stderr
+
+
+def test_validate_and_render_commands_on_a_catalog(tmp_path):
+    from corpus.db import open_catalog
+
+    catalog = open_catalog(tmp_path / "harvest.db")
+    good = _add(catalog, "good", GOOD.format(k=5))
+    _add(catalog, "bad", "void mainImage(out vec4 c, in vec2 f) { c = vec4(x); }")
+    catalog.close()
+    db = str(tmp_path / "harvest.db")
+    done = _harvest("validate", "--db", db, "--workers", "1", "--size", "32", "--frames", "2", "--timeout", "20")
+    assert done.returncode == 0, done.stderr
+    assert "compile_error" in done.stdout and "ok" in done.stdout
+    assert (tmp_path / ".harvest-cache" / "mesa").is_dir()
+    done = _harvest("validate", "--db", db)
+    assert done.returncode == 0 and "nothing to validate" in done.stdout
+    out = tmp_path / "good.png"
+    done = _harvest("render", str(good), "--db", db, "--size", "48x48", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert Image.open(out).size == (48, 48)
+    done = _harvest("validate", "--db", db, "--size", "2")
+    assert done.returncode == 1 and "--size" in done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def test_ctrl_c_stops_cleanly_keeping_finished_results(tmp_path):
+    from corpus.db import open_catalog
+
+    catalog = open_catalog(tmp_path / "harvest.db")
+    for k in range(3):
+        _add(catalog, f"fast{k}", GOOD.format(k=k))
+    for k in range(4):
+        _add(catalog, f"slow{k}", SLOW.replace("harvest contributors", f"harvest contributors {k}"))
+    db = str(tmp_path / "harvest.db")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harvester.cli", "validate", "--db", db, "--workers", "2", "--size", "32", "--timeout", "60"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_children(process.pid)) < 2:
+            time.sleep(0.2)
+        time.sleep(8.0)  # ample for the three fast programs; the slow ones need minutes
+        workers = _children(process.pid)
+        assert workers, "no render workers found"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    time.sleep(0.5)
+    assert not any(_alive(pid) for pid in workers)
+    with catalog.session() as session:
+        assert len(session.exec(select(Validation)).all()) == 3
+    catalog.close()
