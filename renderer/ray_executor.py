@@ -16,6 +16,7 @@ import collections
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +102,41 @@ def _short(error: BaseException) -> str:
     return text[:MAX_REASON_CHARS]
 
 
+_EXIT_DETAIL = re.compile(r"Worker exit type: (\w+) Worker exit detail: (.+?\.)(?: |$)")
+
+
 def _death_reason(error: BaseException) -> str:
-    return f"ray actor died: {_short(error)}"
+    """"actor process died (SYSTEM_ERROR: ...)" rather than Ray's paragraph of ids and advice."""
+    text = " ".join(str(error).split())
+    found = _EXIT_DETAIL.search(text)
+    if found:
+        return f"ray actor process died ({found.group(1)}: {found.group(2)})"[:MAX_REASON_CHARS]
+    return f"ray actor died: {text[:MAX_REASON_CHARS]}"
+
+
+_WORKER_DIED = "A worker died or was killed while executing a task"
+
+
+def _quiet_worker_death_notices(ray_worker_module: "ModuleType") -> None:
+    """Send Ray's paragraph about each dead worker to the log instead of the user's terminal.
+
+    A crashing program kills its actor by design; the job's `crash` verdict already says so, and
+    the notice would tear through the progress bar. Other Ray messages still reach the terminal.
+    """
+    original = getattr(ray_worker_module, "print_to_stdstream", None)
+    if original is None or getattr(original, "_harvest_quiet", False):
+        return
+
+    def print_unless_worker_death(data: dict, *args: Any, **kwargs: Any) -> None:
+        lines = data.get("lines", []) if isinstance(data, dict) else []
+        if data.get("pid") == "raylet" and any(_WORKER_DIED in str(line) for line in lines):
+            for line in lines:
+                log.info("ray: %s", line)
+            return
+        original(data, *args, **kwargs)
+
+    print_unless_worker_death._harvest_quiet = True  # type: ignore[attr-defined]
+    ray_worker_module.print_to_stdstream = print_unless_worker_death
 
 
 class RayExecutor:
@@ -132,6 +166,12 @@ class RayExecutor:
         if num_cpus_per_actor < 0 or num_gpus_per_actor < 0:
             raise HarvestError("Ray actor resources (CPUs, GPUs per actor) must not be negative")
         self._ray = import_ray()
+        try:
+            import ray._private.worker as ray_worker_module
+
+            _quiet_worker_death_notices(ray_worker_module)
+        except ImportError:  # a Ray without this private module prints the notices: harmless
+            pass
         self.num_cpus_per_actor = num_cpus_per_actor
         self.num_gpus_per_actor = num_gpus_per_actor
         threads = threads_per_worker or max(1, math.ceil(num_cpus_per_actor))
