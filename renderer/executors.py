@@ -282,7 +282,16 @@ class LocalExecutor:
 
 
 ExecutorFactory = Callable[..., Executor]
-_EXECUTORS: dict[str, ExecutorFactory] = {"local": LocalExecutor}
+
+
+def _ray_executor(**options: object) -> Executor:
+    # Imported on demand: Ray is an optional extra, and importing it costs seconds.
+    from renderer.ray_executor import RayExecutor
+
+    return RayExecutor(**options)  # type: ignore[arg-type]
+
+
+_EXECUTORS: dict[str, ExecutorFactory] = {"local": LocalExecutor, "ray": _ray_executor}
 
 
 def register_executor(kind: str, factory: ExecutorFactory) -> None:
