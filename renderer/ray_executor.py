@@ -362,6 +362,16 @@ class RayExecutor:
             self._replace(actor)
         return result
 
+    def wait_ready(self) -> None:
+        """Start the actors and wait until each has its GL context (or the start fails for good).
+
+        Optional: `run` starts them itself. Call it between runs (e.g. to time renders without startup).
+        """
+        self._fill_pool()
+        while any(not a.ready for a in self._pool):
+            for _ in self._collect(collections.deque()):
+                pass  # only actors that are starting are waited on here: no job results to lose
+
     def worker_pids(self) -> list[int]:
         """Process ids of the ready actors (for diagnostics and tests; on this machine only for a local Ray)."""
         return [a.pid for a in self._pool if a.pid is not None]
