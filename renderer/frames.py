@@ -28,15 +28,18 @@ def _off_whole_seconds(t: float) -> float:
 def frame_specs(seed_key: str, count: int, width: int, height: int) -> tuple[FrameSpec, ...]:
     """`count` frames at times from U(0.1, 10) s (never near a whole second), in increasing time.
 
-    The mouse is a press at a random point inside the canvas (iMouse = x, y, x, y), and iFrame
-    follows the time at 60 frames per second. Same key, same frames.
+    The mouse is a press at a random point inside the canvas (iMouse = x, y, x, y), except in the
+    first frame, which keeps the untouched mouse (0, 0, 0, 0) the website starts with: many programs
+    only look right before anyone clicks. iFrame follows the time at 60 frames per second. Same key,
+    same frames.
     """
     rng = _rng(seed_key)
     times = sorted(_off_whole_seconds(rng.uniform(MIN_TIME_S, MAX_TIME_S)) for _ in range(count))
     frames = []
-    for t in times:
+    for index, t in enumerate(times):
         x, y = rng.uniform(0, width), rng.uniform(0, height)
-        frames.append(FrameSpec(time=t, mouse=(x, y, x, y), frame=int(t * FRAME_RATE)))
+        mouse = (x, y, x, y) if index > 0 else (0.0, 0.0, 0.0, 0.0)
+        frames.append(FrameSpec(time=t, mouse=mouse, frame=int(t * FRAME_RATE)))
     return tuple(frames)
 
 

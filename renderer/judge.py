@@ -1,11 +1,11 @@
 """From rendered frames to a verdict and per-frame statistics. Pure: no GL, no I/O.
 
 The blank rule (documented in README-render.md):
+- NaN output counts as black and infinities as 0 or 1 (what GPUs show), before this is applied;
 - a frame is *flat* when at most FLAT_MAX_OUTLIER_SHARE (0.5 %) of its pixels differ from the
   frame's median colour by more than FLAT_TOLERANCE (8 of 255) in any channel;
-- a frame is *non-finite* when more than NONFINITE_MAX_SHARE (50 %) of its pixels had a NaN or
-  infinite channel before clamping;
-- a program is `blank` when every frame is flat or non-finite.
+- a program is `blank` when every frame is flat. The reason names NaN/Inf when more than
+  NONFINITE_REPORT_SHARE (50 %) of the pixels of every frame were NaN or infinite.
 `animated` is true when some frame differs from the first by a mean absolute difference of more
 than ANIMATED_MIN_MEAN_DIFF (0.5 of 255) over all channels.
 """
@@ -21,7 +21,7 @@ from renderer.jobs import Verdict
 
 FLAT_TOLERANCE = 8
 FLAT_MAX_OUTLIER_SHARE = 0.005
-NONFINITE_MAX_SHARE = 0.5
+NONFINITE_REPORT_SHARE = 0.5
 ANIMATED_MIN_MEAN_DIFF = 0.5
 
 
@@ -60,13 +60,9 @@ def judge(frames: Sequence[np.ndarray], nonfinite: Sequence[float] | None = None
         stds=[round(float(f.std()), 3) for f in frames],
         animated=is_animated(frames),
     )
-    broken = [share > NONFINITE_MAX_SHARE for share in shares]
-    flat = [is_flat(f) for f in frames]
-    if all(b or fl for b, fl in zip(broken, flat)):
-        if any(broken):
-            stats.reason = f"NaN or Inf output in {sum(broken)} of {len(frames)} frames, the rest one colour"
-            if all(broken):
-                stats.reason = "NaN or Inf output in every frame"
+    if all(is_flat(f) for f in frames):
+        if all(share > NONFINITE_REPORT_SHARE for share in shares):
+            stats.reason = "NaN or Inf output in every frame"
         else:
             colour = np.median(frames[0].reshape(-1, 3), axis=0).astype(int).tolist()
             stats.reason = f"every frame is nearly one colour (first: rgb{tuple(colour)})"

@@ -145,6 +145,6 @@ def test_blank_rule_thresholds():
     assert judge([speck])[0] == Verdict.OK
     noisy = flat + np.random.default_rng(0).integers(0, FLAT_TOLERANCE + 1, flat.shape).astype(np.uint8)
     assert judge([noisy])[0] == Verdict.BLANK  # within the tolerance everywhere
-    half_nan = judge([speck], [0.6])
-    assert half_nan[0] == Verdict.BLANK and "NaN" in half_nan[1].reason
-    assert judge([speck], [0.4])[0] == Verdict.OK
+    all_nan = judge([flat, flat], [1.0, 0.9])
+    assert all_nan[0] == Verdict.BLANK and "NaN" in all_nan[1].reason
+    assert judge([speck], [0.6])[0] == Verdict.OK  # NaN shows black; the rest is an image

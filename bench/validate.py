@@ -1,0 +1,160 @@
+"""Benchmark of `harvest validate` on real Shadertoy programs from the shared samples.
+
+Takes the first N single-pass programs without inputs from shared/samples/shadertoy-flat (`--programs`,
+default 300), and times the validate stage on them: cold (empty shader cache) with 1 worker and with 2,
+then a rerun (`--revalidate`) with the warm shader cache. Prints programs/s, the 2-worker ratio, the
+verdict counts and every program that did not reach `ok`, with its reason. `--quality-all` also validates
+every single-pass program without inputs (about 1,850) and prints the share that reaches `ok`.
+Skips (exit 0) when the shared folder is absent.
+
+    python bench/validate.py [--programs 300] [--size 128] [--frames 4] [--executor local] [--quality-all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("HARVEST_SHARED", REPO.parent / "shared"))
+
+TARGET_ONE_WORKER = 3.5
+TARGET_RATIO = 1.7
+TARGET_WARM = 15.0
+TARGET_OK_SHARE = 0.99
+
+
+def single_pass_without_inputs(limit: int | None) -> list[dict]:
+    records = []
+    for path in sorted((SHARED / "samples" / "shadertoy-flat").glob("*.jsonl")):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                if record.get("image_inputs") or record.get("common_code"):
+                    continue
+                if any(record.get(f"buffer_{x}_code") for x in "abcd"):
+                    continue
+                records.append(record)
+                if limit is not None and len(records) >= limit:
+                    return records
+    return records
+
+
+def build_catalog(folder: Path, records: list[dict]):
+    from corpus.db import open_catalog
+    from corpus.ingest import ingest_program
+    from harvester.records import FetchedPass, FetchedProgram
+
+    catalog = open_catalog(folder / "harvest.db")
+    with catalog.session() as session:
+        for record in records:
+            ingest_program(session, FetchedProgram(
+                source="shadertoy", source_id=record["id"], url="", title=record.get("name", ""),
+                author=record.get("author", ""), passes=[FetchedPass("image", record["image_code"])],
+                license=record.get("license") or "unknown", dialect="shadertoy",
+            ))
+    return catalog
+
+
+def timed_validate(catalog, executor_kind: str, workers: int, options) -> tuple[float, object]:
+    from corpus.validation import shader_cache_dir, validate
+    from renderer.executors import make_executor
+
+    started = time.perf_counter()
+    with make_executor(executor_kind, workers=workers, shader_cache_dir=shader_cache_dir(catalog)) as pool:
+        report = validate(catalog, pool, options)
+    return time.perf_counter() - started, report
+
+
+def failures(catalog) -> list[tuple[str, str, str]]:
+    from sqlmodel import select
+
+    from corpus.models import Program, Validation
+
+    with catalog.session() as session:
+        rows = session.exec(
+            select(Program.source_id, Validation.verdict, Validation.reason)
+            .join(Validation, Validation.program_id == Program.id)
+            .where(Validation.verdict != "ok")
+            .order_by(Validation.verdict)
+        ).all()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--programs", type=int, default=300)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--frames", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--executor", default="local")
+    parser.add_argument("--quality-all", action="store_true", help="also validate every single-pass program without inputs")
+    args = parser.parse_args()
+    if not (SHARED / "samples" / "shadertoy-flat").is_dir():
+        print(f"skipped: no shared samples under {SHARED}")
+        return 0
+    from corpus.validation import ValidateOptions
+
+    records = single_pass_without_inputs(args.programs)
+    options = ValidateOptions(size=args.size, frames=args.frames, timeout_s=args.timeout)
+    print(f"{len(records)} single-pass programs without inputs, --size {args.size} --frames {args.frames}, "
+          f"executor {args.executor}")
+    print(f"load before: {load()}")
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="harvest-bench-") as tmp:
+        for workers in (1, 2):
+            folder = Path(tmp) / f"w{workers}"
+            folder.mkdir()
+            catalog = build_catalog(folder, records)
+            seconds, report = timed_validate(catalog, args.executor, workers, options)
+            rates[f"cold{workers}"] = report.done / seconds
+            print(f"cold cache, {workers} worker(s): {report.done} programs in {seconds:.1f} s = "
+                  f"{rates[f'cold{workers}']:.2f} programs/s   ({load()})")
+            if workers == 2:
+                warm_options = ValidateOptions(size=args.size, frames=args.frames, timeout_s=args.timeout, revalidate=True)
+                seconds, warm = timed_validate(catalog, args.executor, 2, warm_options)
+                rates["warm"] = warm.done / seconds
+                print(f"warm cache rerun, 2 workers: {warm.done} programs in {seconds:.1f} s = {rates['warm']:.2f} programs/s"
+                      f"   ({load()})")
+                counts = collections.Counter(report.counts)
+                failed = failures(catalog)
+            catalog.close()
+        ratio = rates["cold2"] / rates["cold1"]
+        print(f"2 workers / 1 worker: {ratio:.2f}x")
+        print("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+        ok_share = counts.get("ok", 0) / max(1, sum(counts.values()))
+        print(f"ok share: {100 * ok_share:.1f} %")
+        for source_id, verdict, reason in failed:
+            print(f"  {source_id}  {verdict}: {reason[:150]}")
+        if args.quality_all:
+            everything = single_pass_without_inputs(None)
+            folder = Path(tmp) / "all"
+            folder.mkdir()
+            catalog = build_catalog(folder, everything)
+            seconds, report = timed_validate(catalog, args.executor, 2, options)
+            share = report.counts.get("ok", 0) / max(1, report.done)
+            print(f"quality over all {report.done} single-pass programs without inputs: {100 * share:.2f} % ok "
+                  f"({seconds:.0f} s, {report.done / seconds:.2f} programs/s)")
+            print("verdicts: " + ", ".join(f"{k} {v}" for k, v in report.counts.most_common()))
+            for source_id, verdict, reason in failures(catalog):
+                print(f"  {source_id}  {verdict}: {reason[:150]}")
+            catalog.close()
+    print(f"targets: >= {TARGET_ONE_WORKER}/s with 1 worker ({rates['cold1']:.2f}), 2 workers >= {TARGET_RATIO}x ({ratio:.2f}), "
+          f"warm >= {TARGET_WARM}/s ({rates['warm']:.2f}), ok >= {100 * TARGET_OK_SHARE:.0f} % ({100 * ok_share:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
