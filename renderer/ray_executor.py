@@ -53,7 +53,11 @@ class RenderActor:
         # llvmpipe and Mesa's shader cache read these when the context is created, not later.
         os.environ.update(worker_environment(settings))
         if settings.shader_cache_dir:
-            Path(settings.shader_cache_dir).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(settings.shader_cache_dir).mkdir(parents=True, exist_ok=True)
+            except OSError:
+                # The driver's path need not exist on every node: render uncached rather than not at all.
+                os.environ.pop("MESA_SHADER_CACHE_DIR", None)
         device_index = settings.device_index
         if device_index is None and use_assigned_gpu:
             import ray
