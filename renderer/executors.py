@@ -14,6 +14,7 @@ import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
+import resource
 import signal
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from renderer.jobs import RenderJob, RenderResult, Verdict
 MAX_START_FAILURES = 3
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 2.0
+DEFAULT_MEMORY_LIMIT_MB = 2048
 
 
 @runtime_checkable
@@ -51,6 +53,8 @@ class WorkerSettings:
     threads: int = 1  # llvmpipe threads; one per worker so N workers use N cores
     shader_cache_dir: str | None = None
     device_index: int | None = None
+    # Address-space cap: a program with a huge array makes LLVM grow by ~70 MB/s until the timeout.
+    memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB
 
 
 def worker_environment(settings: WorkerSettings) -> dict[str, str]:
@@ -76,6 +80,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSe
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.update(worker_environment(settings))
+    if settings.memory_limit_mb:
+        limit = settings.memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from renderer.context import create_context
     from renderer.worker import render_job
 
@@ -145,6 +152,7 @@ class LocalExecutor:
         *,
         threads_per_worker: int = 1,
         device_index: int | None = None,
+        memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
     ) -> None:
         if workers < 1:
             raise HarvestError("--workers must be at least 1")
@@ -153,6 +161,7 @@ class LocalExecutor:
             threads=threads_per_worker,
             shader_cache_dir=str(shader_cache_dir) if shader_cache_dir else None,
             device_index=device_index,
+            memory_limit_mb=memory_limit_mb,
         )
         if shader_cache_dir:
             Path(shader_cache_dir).mkdir(parents=True, exist_ok=True)
