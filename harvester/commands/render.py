@@ -207,8 +207,9 @@ def render(
         specs = tuple(replace(spec, mouse=position) for spec in specs)
     source = _program_from_file(file, dialect) if file is not None else _program_from_catalog(db, program_id, dialect)
     job = RenderJob(key=0, program=source, frames=specs, width=width, height=height, timeout_s=timeout, keep_frames=True)
-    # No memory cap here: a large --size needs big framebuffers, and the user is watching.
-    with LocalExecutor(workers=1, threads_per_worker=default_workers(), memory_limit_mb=None) as pool:
+    # No memory cap here: a large --size needs big framebuffers, and the user is watching. Large
+    # frames make drawing, not compiling, the cost: keep LLVM's optimisations.
+    with LocalExecutor(workers=1, threads_per_worker=default_workers(), memory_limit_mb=None, fast_compile=False) as pool:
         result = next(iter(pool.run([job])))
     if result.verdict not in (Verdict.OK, Verdict.BLANK):
         where = f" (line {result.error_line})" if result.error_line else ""
