@@ -18,7 +18,12 @@ def strip_comments(code: str) -> str:
 def normalize_code(code: str) -> str:
     """Comments removed and whitespace collapsed: two programs that differ only there are one."""
     text = _SPACE.sub(" ", strip_comments(code)).strip()
-    return _SPACE_AROUND_PUNCT.sub(r"\1", text)
+    # A function replacement avoids re-expanding a template for each of the millions of matches.
+    return _SPACE_AROUND_PUNCT.sub(_first_group, text)
+
+
+def _first_group(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 def code_hash(passes: list[tuple[str, str]]) -> str:
@@ -40,7 +45,9 @@ _WORD = r"\b{}\b"
 def sniff_dialect(code: str) -> str:
     """Guess which host a program was written for from the names it uses."""
     text = strip_comments(code)
-    if re.search(r"\bvoid\s+mainImage\s*\(", text):
+    defines_main = re.search(r"\bvoid\s+main\s*\(", text) is not None
+    # Shadertoy code never defines main(); ports to other hosts keep mainImage and add a main() that calls it.
+    if re.search(r"\bvoid\s+mainImage\s*\(", text) and not defines_main:
         return "shadertoy"
     if re.search(_WORD.format("u_resolution"), text) or re.search(_WORD.format("u_time"), text):
         return "bookofshaders"

@@ -65,3 +65,12 @@ def test_ingest_new_unchanged_updated_duplicate(catalog):
         passes = s.exec(select(ProgramPass).where(ProgramPass.program_id == rows[0].id)).all()
         assert len(passes) == 1 and "0.5" in passes[0].code
         assert passes[0].inputs == [{"channel": 0, "ctype": "texture", "src": "/media/a/x.png"}]
+
+
+def test_sandbox_port_of_a_shadertoy_program_is_not_shadertoy():
+    port = (
+        "uniform float time; uniform vec2 resolution;\n"
+        "void mainImage(out vec4 c, in vec2 p){ c = vec4(p / resolution, sin(time), 1.0); }\n"
+        "void main(){ mainImage(gl_FragColor, gl_FragCoord.xy); }\n"
+    )
+    assert sniff_dialect(port) == "glslsandbox"
