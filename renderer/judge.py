@@ -2,7 +2,7 @@
 
 The blank rule (documented in README-render.md):
 - NaN output counts as black and infinities as 0 or 1 (what GPUs show), before this is applied;
-- a frame is *flat* when at most FLAT_MAX_OUTLIER_SHARE (0.5 %) of its pixels differ from the
+- a frame is *flat* when at most FLAT_MAX_OUTLIER_SHARE (0.1 %) of its pixels differ from the
   frame's median colour by more than FLAT_TOLERANCE (8 of 255) in any channel;
 - a program is `blank` when every frame is flat. The reason names NaN/Inf when more than
   NONFINITE_REPORT_SHARE (50 %) of the pixels of every frame were NaN or infinite.
@@ -20,7 +20,7 @@ import numpy as np
 from renderer.jobs import Verdict
 
 FLAT_TOLERANCE = 8
-FLAT_MAX_OUTLIER_SHARE = 0.005
+FLAT_MAX_OUTLIER_SHARE = 0.001
 NONFINITE_REPORT_SHARE = 0.5
 ANIMATED_MIN_MEAN_DIFF = 0.5
 

@@ -139,9 +139,9 @@ def test_blank_rule_thresholds():
     flat = np.full((100, 100, 3), 40, np.uint8)
     assert judge([flat])[0] == Verdict.BLANK
     speck = flat.copy()
-    speck[:5, :10] = 255  # 50 pixels = 0.5 %: still nearly one colour
+    speck[:2, :5] = 255  # 10 pixels = 0.1 %: still nearly one colour
     assert judge([speck])[0] == Verdict.BLANK
-    speck[5, :1] = 255  # 51 pixels: an image
+    speck[2, :1] = 255  # 11 pixels: an image (a thin line drawing is one)
     assert judge([speck])[0] == Verdict.OK
     noisy = flat + np.random.default_rng(0).integers(0, FLAT_TOLERANCE + 1, flat.shape).astype(np.uint8)
     assert judge([noisy])[0] == Verdict.BLANK  # within the tolerance everywhere
