@@ -1,7 +1,175 @@
-"""Placeholder: commands of this group are added by their issue."""
+"""`harvest pretrain` and `harvest probe`. torch is imported inside the commands, so the rest of the CLI starts
+fast and works without it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from harvester.cli_common import DbOption, console
+from harvester.errors import HarvestError
+
+TORCH_MISSING = "pretraining needs torch: pip install 'harvest[train]'"
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise HarvestError(TORCH_MISSING) from None
+
+
+def pretrain(
+    data: Optional[Path] = typer.Option(None, "--data", help="Export folder (default ./export, else the catalog's ok programs)."),
+    db: DbOption = None,
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default a new ./runs/METHOD-ARCH-TIME)."),
+    method: Optional[str] = typer.Option(None, "--method", help="moco (MoCo v2) or supervised (classify programs). Default moco."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="resnet18, resnet34 or resnet50. Default resnet18."),
+    width: Optional[int] = typer.Option(None, "--width", help="Channels of the first stage (64 = standard)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Image side in pixels (default 64)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step per process."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps (on --resume: extend a run)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Render workers per process (0: render in the trainer)."),
+    num_programs: Optional[int] = typer.Option(None, "--num-programs", help="Train on a seeded random subset of N programs."),
+    mixup: Optional[int] = typer.Option(None, "--mixup", help="Programs blended per image (1 = off; default 6 for moco, 1 for supervised)."),
+    pool_size: Optional[int] = typer.Option(None, "--pool-size", help="Compiled programs per render worker (default 32)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.03 moco / 0.1 supervised per 256 images)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Run seed: weights, programs drawn, images, augmentations."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
+) -> None:
+    """Pretrain a ResNet on images rendered live from the programs (no image is stored)."""
+    _require_torch()
+    from pretrain.distributed import broadcast_value, init_distributed, shutdown
+    from pretrain.programs import choose_programs, load_programs
+    from pretrain.train import (
+        PretrainConfig, machine_defaults, new_run_dir, read_run_config, resolved_config, run_pretraining,
+    )
+
+    if resume and out is None:
+        raise HarvestError("--resume needs --out RUN_DIR (the run to continue)")
+    env = init_distributed(device)
+    try:
+        if resume:
+            config = read_run_config(out)
+            if steps is not None:
+                config = resolved_config(config, {"steps": steps})
+        else:
+            chosen = method or "moco"
+            base = resolved_config(PretrainConfig(method=chosen), machine_defaults(chosen, env.device))
+            config = resolved_config(base, dict(
+                arch=arch, width=width, size=size, batch_size=batch_size, steps=steps, workers=workers,
+                mixup=mixup, pool_size=pool_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
+            ))
+        config.validate()
+        all_programs, origin = load_programs(data, db)
+        programs = choose_programs(all_programs, num_programs, config.seed)
+        if resume:
+            run_dir = out
+        else:
+            run_dir = broadcast_value(env, out if out is not None else new_run_dir(Path("runs"), config))
+        if env.is_main:
+            console.print(
+                f"{config.method} {config.arch} (width {config.width}) at {config.size} px on {env.device}"
+                f"{f' x{env.world_size}' if env.distributed else ''}: {len(programs)} programs from {origin}, "
+                f"batch {config.batch_size}, MixUp {config.mixup}, {config.workers} render worker(s), "
+                f"pool {min(config.pool_size, len(programs))} -> {run_dir}"
+            )
+        summary = _train_with_progress(config, run_dir, programs, env, resume, origin, run_pretraining)
+    finally:
+        shutdown(env)
+    if env.is_main:
+        console.print(
+            f"[bold]{summary.step}[/] steps done (from {summary.start_step}); last loss "
+            f"{summary.final_loss if summary.final_loss is None else round(summary.final_loss, 4)}, "
+            f"{0 if summary.images_per_s is None else round(summary.images_per_s)} images/s; "
+            f"checkpoint {summary.checkpoint}"
+        )
+
+
+def _train_with_progress(config, run_dir, programs, env, resume, origin, run_pretraining):
+    if not env.is_main:
+        return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin)
+    with Progress(
+        TextColumn("[bold]pretrain"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[loss]}"), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    ) as progress:
+        task = progress.add_task("train", total=config.steps, rate="", loss="")
+
+        def on_step(metrics) -> None:
+            progress.update(task, completed=metrics.step, rate=f"{metrics.images_per_s:.0f} img/s",
+                            loss=f"loss {metrics.loss:.3f} acc {metrics.accuracy:.2f}")
+
+        return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin, on_step=on_step)
+
+
+def probe(
+    checkpoint: str = typer.Option(..., "--checkpoint", help="A checkpoint file or run folder, or `random` for an untrained network."),
+    data: Path = typer.Option(..., "--data", help=".npz with x_train/y_train/x_test/y_test, or a folder with train/CLASS/ and test/CLASS/."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture (random: default resnet18; a checkpoint's must match)."),
+    width: int = typer.Option(64, "--width", help="Width of a `random` network."),
+    size: int = typer.Option(64, "--size", help="Side the probe images are resized to."),
+    stage: str = typer.Option("all", "--stage", help="last, best (chosen on held-out train images) or all."),
+    recalibrate_bn: bool = typer.Option(False, "--recalibrate-bn", help="Re-estimate batch-norm statistics on the train images."),
+    seed: int = typer.Option(0, "--seed", help="Seed of a `random` network's weights."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
+) -> None:
+    """Linear probe of frozen features: top-1 on the test split, per backbone stage."""
+    if stage not in ("last", "best", "all"):
+        raise HarvestError("--stage must be last, best or all")
+    if size < 16:
+        raise HarvestError("--size must be at least 16 pixels")
+    _require_torch()
+    import torch
+
+    from pretrain.checkpoints import backbone_from_checkpoint
+    from pretrain.distributed import pick_device
+    from pretrain.models import ARCHS, BackboneSpec, build_backbone
+    from pretrain.probe import load_probe_data, run_probe
+
+    if checkpoint == "random":
+        chosen = arch or "resnet18"
+        if chosen not in ARCHS:
+            raise HarvestError(f"unknown architecture {chosen!r} (choose from {', '.join(ARCHS)})")
+        if width < 8:
+            raise HarvestError("--width must be at least 8")
+        torch.manual_seed(seed)
+        backbone = build_backbone(BackboneSpec(chosen, width))
+    else:
+        backbone, _ = backbone_from_checkpoint(Path(checkpoint), arch)
+    probe_data = load_probe_data(data, size)
+    with console.status(f"probing {checkpoint} on {len(probe_data.x_train)}+{len(probe_data.x_test)} images"):
+        report = run_probe(backbone, probe_data, size, pick_device(0, device), checkpoint=checkpoint,
+                           data_name=str(data), recalibrate_bn=recalibrate_bn)
+    shown = {"last": [report.last], "best": [report.best], "all": report.stages}[stage]
+    table = Table(title=f"linear probe of {checkpoint} ({report.arch}, width {report.width}, {size} px)",
+                  title_justify="left")
+    for column in ("stage", "features", "L2", "val top-1", "test top-1"):
+        table.add_column(column, justify="right")
+    for result in shown:
+        marker = " (best)" if result.stage == report.best.stage else ""
+        table.add_row(f"{result.stage}{marker}", str(result.dim), f"{result.l2:g}", f"{result.val_accuracy:.3f}",
+                      f"{result.test_accuracy:.3f}")
+    console.print(table)
+    if out is not None:
+        temporary = out.with_name(f".{out.name}.tmp")
+        try:
+            temporary.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+            os.replace(temporary, out)
+        except OSError as exc:
+            raise HarvestError(f"cannot write {out}: {exc.strerror}") from None
+        console.print(f"report written to {out}")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("pretrain")(pretrain)
+    app.command("probe")(probe)

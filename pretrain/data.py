@@ -1,0 +1,274 @@
+"""Live pretraining data: every image is rendered on the fly by a pool of compiled programs; nothing is stored.
+
+Each stream (one per DataLoader worker per rank) owns its GL context and a pool of `pool_size` compiled programs.
+It visits the programs in its own endless sequence of seeded permutations: the pool starts with the first
+`pool_size` programs of that sequence, and after every `swap_every` images one slot (round-robin) is replaced by
+the next program of the sequence, so every program is visited and no compile stalls a whole batch.
+
+Pool size trades diversity for speed: an image (or a MixUp of K) is drawn from the programs in the pool, so a
+batch holds at most `pool_size` distinct programs; compiling costs ~200 ms on llvmpipe against a few ms per frame,
+so a swap every `swap_every` images adds about 200 ms / swap_every to each image. A bigger pool gives more
+distinct programs per batch (what contrastive negatives and classification both want), a smaller `swap_every`
+cycles through the corpus faster; both cost compile time and GL memory.
+
+Everything random comes from seeds derived from (run seed, rank, worker, image number): the pool's content at
+image n is computed, not remembered, so a run restarted at step s renders exactly the batches it would have.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator, NamedTuple, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from renderer.jobs import FrameSpec, ProgramSource
+
+# Labels: 0..N-1 in the order of the program list; seed-stream tags keep unrelated draws independent.
+_SEQUENCE_TAG, _IMAGE_TAG = 1, 2
+
+
+@dataclass(frozen=True)
+class LiveDataConfig:
+    size: int = 64
+    batch_size: int = 64
+    pool_size: int = 32
+    swap_every: int = 32
+    mixup: int = 1  # K programs blended per image; 1 = no MixUp
+    dirichlet_alpha: float = 1.0
+    time_range: tuple[float, float] = (0.1, 10.0)
+    seed: int = 0
+
+
+class LiveBatch(NamedTuple):
+    images: torch.Tensor  # (B, 3, H, W) uint8
+    label_index: torch.Tensor  # (B, K) int64: program indices
+    label_weight: torch.Tensor  # (B, K) float32: MixUp weights, rows sum to 1
+
+
+class Drawable(Protocol):
+    def render(self, frame: FrameSpec, width: int, height: int) -> np.ndarray: ...
+
+    def release(self) -> None: ...
+
+
+class RenderBackend(Protocol):
+    """Turns program sources into drawables inside one process; None when a program does not compile."""
+
+    def compile(self, source: ProgramSource) -> Drawable | None: ...
+
+    def close(self) -> None: ...
+
+
+class GLBackend:
+    """The real renderer: one EGL context created lazily in the process that draws (never in a parent that forks)."""
+
+    def __init__(self) -> None:
+        self._context = None
+
+    def compile(self, source: ProgramSource) -> Drawable | None:
+        from renderer.program import ProgramError, compile_program
+
+        if self._context is None:
+            from renderer.context import create_context
+
+            self._context = create_context()
+        try:
+            return compile_program(self._context, source)
+        except ProgramError:
+            return None
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.release()
+            self._context = None
+
+
+def gl_backend() -> RenderBackend:
+    return GLBackend()
+
+
+class ProgramPool:
+    """The compiled programs of one stream at a given image number, derived from the stream's seed."""
+
+    def __init__(
+        self, sources: Sequence[ProgramSource], config: LiveDataConfig, stream_seed: tuple[int, ...],
+        backend: RenderBackend,
+    ) -> None:
+        self.sources = sources
+        self.config = config
+        self.stream_seed = stream_seed
+        self.backend = backend
+        self.slots = min(config.pool_size, len(sources))
+        self._permutations: dict[int, np.ndarray] = {}
+        self._slot_programs: list[int | None] = [None] * self.slots
+        self._swaps_done: int | None = None
+        self._compiled: dict[int, Drawable | None] = {}
+        self.compiles = 0
+
+    def _sequence_item(self, position: int) -> int:
+        count = len(self.sources)
+        cycle = position // count
+        if cycle not in self._permutations:
+            if len(self._permutations) >= 4:  # the pool spans at most two cycles at a time
+                self._permutations.pop(min(self._permutations))
+            rng = np.random.default_rng([*self.stream_seed, _SEQUENCE_TAG, cycle])
+            self._permutations[cycle] = rng.permutation(count)
+        return int(self._permutations[cycle][position % count])
+
+    def programs_at(self, image_number: int) -> list[int]:
+        """Program index held by each slot at `image_number`: slot s starts with sequence item s, and swap j
+        (j = 1, 2, ...) puts sequence item slots + j - 1 into slot (j - 1) mod slots."""
+        if self.slots == len(self.sources):
+            return list(range(self.slots))  # the whole corpus fits: nothing to rotate
+        swaps = image_number // max(1, self.config.swap_every)
+        held = []
+        for slot in range(self.slots):
+            if swaps <= slot:
+                held.append(self._sequence_item(slot))
+            else:
+                last_swap = slot + 1 + self.slots * ((swaps - 1 - slot) // self.slots)
+                held.append(self._sequence_item(self.slots + last_swap - 1))
+        return held
+
+    def live_at(self, image_number: int) -> list[int]:
+        """Bring the pool to `image_number` (compiling what entered, releasing what left); the live programs."""
+        swaps = image_number // max(1, self.config.swap_every)
+        wanted = self._slot_programs if swaps == self._swaps_done else self.programs_at(image_number)
+        self._swaps_done = swaps
+        if wanted != self._slot_programs:
+            for program in set(self._compiled) - set(wanted):
+                drawable = self._compiled.pop(program)
+                if drawable is not None:
+                    drawable.release()
+            for program in wanted:
+                if program not in self._compiled:
+                    self._compiled[program] = self.backend.compile(self.sources[program])
+                    self.compiles += 1
+            self._slot_programs = wanted
+        live = [p for p in wanted if self._compiled.get(p) is not None]
+        if not live:
+            raise RuntimeError(
+                f"none of the {len(wanted)} programs in the render pool compiled (image {image_number}); "
+                "is the export validated?"
+            )
+        return live
+
+    def render(self, program: int, frame: FrameSpec, size: int) -> np.ndarray | None:
+        drawable = self._compiled.get(program)
+        if drawable is None:
+            return None
+        try:
+            return drawable.render(frame, size, size)
+        except Exception:  # a program that compiles but fails to draw leaves the pool instead of ending the run
+            drawable.release()
+            self._compiled[program] = None
+            return None
+
+    def close(self) -> None:
+        for drawable in self._compiled.values():
+            if drawable is not None:
+                drawable.release()
+        self._compiled.clear()
+        self._slot_programs = [None] * self.slots
+
+
+def draw_image(pool: ProgramPool, image_number: int, config: LiveDataConfig) -> tuple[np.ndarray, list[int], list[float]]:
+    """One training image: K programs of the pool, each at a random time and mouse, blended with Dirichlet weights."""
+    size = config.size
+    for attempt in range(8):
+        rng = np.random.default_rng([*pool.stream_seed, _IMAGE_TAG, image_number, attempt])
+        live = pool.live_at(image_number)
+        k = config.mixup
+        chosen = rng.choice(live, size=k, replace=len(live) < k).tolist()
+        weights = rng.dirichlet([config.dirichlet_alpha] * k) if k > 1 else np.ones(1)
+        blend = np.zeros((size, size, 3), dtype=np.float32)
+        complete = True
+        for program, weight in zip(chosen, weights):
+            x, y = rng.uniform(0, size, 2)
+            pressed = rng.random() < 0.5
+            frame = FrameSpec(
+                time=float(rng.uniform(*config.time_range)),
+                mouse=(float(x), float(y), float(x) if pressed else -float(x), float(y) if pressed else -float(y)),
+            )
+            pixels = pool.render(program, frame, size)
+            if pixels is None:
+                complete = False  # the program just left the pool; draw again with the next attempt's seed
+                break
+            blend += float(weight) * pixels[..., :3].astype(np.float32)
+        if complete:
+            image = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+            return image, [int(p) for p in chosen], [float(w) for w in weights]
+    raise RuntimeError(f"programs kept failing to draw at image {image_number}")
+
+
+class LiveRenders(IterableDataset):
+    """Endless batches rendered live. Use with `DataLoader(batch_size=None)` (see `live_loader`): each worker
+    produces whole batches and the loader takes them round-robin. Global batch b belongs to stream b mod W (W
+    workers) as that stream's batch b // W; on a run resumed at `start_batch`, worker w takes up the stream of
+    batch start_batch + w, so the batches come out exactly as in an uninterrupted run with the same W."""
+
+    def __init__(
+        self,
+        sources: Sequence[ProgramSource],
+        config: LiveDataConfig,
+        rank: int = 0,
+        start_batch: int = 0,
+        backend_factory: Callable[[], RenderBackend] = gl_backend,
+    ) -> None:
+        super().__init__()
+        if not sources:
+            raise ValueError("no programs to render")
+        self.sources = list(sources)
+        self.config = config
+        self.rank = rank
+        self.start_batch = start_batch
+        self.backend_factory = backend_factory
+
+    def __iter__(self) -> Iterator[LiveBatch]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if info is not None:
+            os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per worker: workers are the parallelism
+        first_batch = self.start_batch + worker
+        stream = first_batch % workers
+        backend = self.backend_factory()
+        pool = ProgramPool(self.sources, self.config, (self.config.seed, self.rank, stream), backend)
+        local_batch = first_batch // workers
+        batch_size = self.config.batch_size
+        try:
+            while True:
+                images, indices, weights = [], [], []
+                for j in range(batch_size):
+                    image, chosen, blend = draw_image(pool, local_batch * batch_size + j, self.config)
+                    images.append(image)
+                    indices.append(chosen)
+                    weights.append(blend)
+                yield LiveBatch(
+                    images=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
+                    label_index=torch.tensor(indices, dtype=torch.long),
+                    label_weight=torch.tensor(weights, dtype=torch.float32),
+                )
+                local_batch += 1
+        finally:
+            pool.close()
+            backend.close()
+
+
+def live_loader(dataset: LiveRenders, workers: int, pin_memory: bool = False, timeout_s: float = 300.0) -> DataLoader:
+    """A loader whose workers are spawned, so each creates its own GL context in a fresh process."""
+    if workers <= 0:
+        return DataLoader(dataset, batch_size=None, num_workers=0, pin_memory=pin_memory)
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=workers,
+        multiprocessing_context="spawn",
+        persistent_workers=False,
+        prefetch_factor=2,
+        pin_memory=pin_memory,
+        timeout=timeout_s,  # a program that hangs the rasteriser ends the run with an error instead of forever
+    )

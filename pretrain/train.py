@@ -1,0 +1,372 @@
+"""The pretraining loop: live batches in, augmented views, one objective, atomic checkpoints, exact resume.
+
+The same code runs alone, under `torchrun --nproc_per_node N` and under the tests' torch.multiprocessing launcher:
+every rank renders its own images (its rank is part of every data seed), gradients are averaged by
+DistributedDataParallel, and only rank 0 writes the run folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from corpus.export_format import ExportedProgram
+from harvester.errors import HarvestError
+from pretrain import augment as aug
+from pretrain.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_atomic
+from pretrain.data import LiveBatch, LiveDataConfig, LiveRenders, RenderBackend, gl_backend, live_loader
+from pretrain.distributed import DistEnv, barrier, broadcast_value
+from pretrain.models import ARCHS, BackboneSpec, build_backbone
+from pretrain.objectives import MocoConfig, MocoObjective, SupervisedObjective
+
+METHODS = ("supervised", "moco")
+CONFIG_NAME = "config.json"
+PROGRAMS_NAME = "programs.json"
+METRICS_NAME = "metrics.jsonl"
+CHECKPOINT_NAME = "checkpoint.pt"
+# Learning rates per 256 images, scaled linearly with the global batch (SGD, momentum 0.9).
+BASE_LR = {"supervised": 0.1, "moco": 0.03}
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    method: str = "moco"
+    arch: str = "resnet18"
+    width: int = 64
+    stem: str = "imagenet"
+    size: int = 64
+    batch_size: int = 64  # per rank
+    steps: int = 500
+    workers: int = 1  # render workers per rank
+    mixup: int = 6
+    pool_size: int = 32
+    swap_every: int = 32
+    lr: float | None = None  # None: BASE_LR[method] * global batch / 256
+    weight_decay: float = 1e-4
+    warmup_steps: int | None = None  # None: 5 % of the steps, at most 100
+    seed: int = 0
+    checkpoint_every: int = 100
+    log_every: int = 5
+    queue_size: int = 4096
+    moco_momentum: float = 0.99
+    temperature: float = 0.2
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise HarvestError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
+        if self.arch not in ARCHS:
+            raise HarvestError(f"unknown architecture {self.arch!r} (choose from {', '.join(ARCHS)})")
+        for name in ("width", "size", "batch_size", "steps", "mixup", "pool_size", "swap_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise HarvestError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.width < 8:
+            raise HarvestError("--width must be at least 8")
+        if self.size < 16:
+            raise HarvestError("--size must be at least 16 pixels")
+        if self.method == "moco" and self.batch_size < 2:
+            raise HarvestError("moco needs a batch of at least 2 images")
+        if self.workers < 0:
+            raise HarvestError("--workers cannot be negative")
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PretrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def machine_defaults(method: str, device: torch.device) -> dict:
+    """Defaults sized for the machine: a short smoke run on a CPU, a real run on a GPU."""
+    cores = os.cpu_count() or 1
+    mixup = 6 if method == "moco" else 1  # the study's best contrastive setting blends 6 programs
+    if device.type == "cuda":
+        return dict(batch_size=256, steps=20_000, workers=max(1, min(cores - 2, 16)), width=64, mixup=mixup,
+                    queue_size=65_536, moco_momentum=0.999, checkpoint_every=1000)
+    return dict(batch_size=64, steps=300, workers=max(1, min(cores - 1, 8)), width=64, mixup=mixup,
+                queue_size=4096, moco_momentum=0.99, checkpoint_every=100)
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    step: int  # steps completed
+    steps: int
+    loss: float
+    accuracy: float
+    lr: float
+    images_per_s: float  # all ranks, over the last log interval
+    data_wait: float  # share of the interval spent waiting for rendered batches
+    elapsed_s: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_dir: Path
+    start_step: int
+    step: int
+    final_loss: float | None
+    images_per_s: float | None
+    checkpoint: Path
+    programs: int
+
+
+def new_run_dir(runs_root: Path, config: PretrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = runs_root / f"{config.method}-{config.arch}-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def _write_json_atomic(payload: object, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _program_record(program: ExportedProgram, label: int) -> dict:
+    return {"label": label, "key": program.key, "program_id": program.program_id, "title": program.title,
+            "author": program.author, "license": program.license, "url": program.url}
+
+
+def learning_rate(config: PretrainConfig, world_size: int, step: int) -> float:
+    peak = config.lr if config.lr is not None else BASE_LR[config.method] * config.batch_size * world_size / 256
+    warmup = config.warmup_steps if config.warmup_steps is not None else min(100, config.steps // 20)
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, config.steps - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_objective(config: PretrainConfig, num_classes: int) -> nn.Module:
+    backbone = build_backbone(BackboneSpec(config.arch, config.width, config.stem))
+    if config.method == "supervised":
+        return SupervisedObjective(backbone, num_classes)
+    return MocoObjective(
+        backbone,
+        MocoConfig(queue_size=config.queue_size, momentum=config.moco_momentum, temperature=config.temperature),
+    )
+
+
+def _augment_seed(config: PretrainConfig, rank: int, step: int) -> int:
+    return int(np.random.SeedSequence([config.seed, rank, step, 3]).generate_state(1)[0])
+
+
+def make_views(batch: LiveBatch, config: PretrainConfig, count: int, rank: int, step: int,
+               device: torch.device) -> list[torch.Tensor]:
+    images = aug.to_unit_float(batch.images.to(device, non_blocking=True))
+    recipe = aug.contrastive(config.size) if config.method == "moco" else aug.supervised(config.size)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(_augment_seed(config, rank, step))
+    return [aug.augment(images, config.size, recipe, generator) for _ in range(count)]
+
+
+def _autocast(device: torch.device):
+    if device.type != "cuda":
+        return contextlib.nullcontext(), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast("cuda", dtype=dtype), scaler
+
+
+class _RunFiles:
+    """The run folder, written by rank 0 only."""
+
+    def __init__(self, run_dir: Path, enabled: bool) -> None:
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self.checkpoint = run_dir / CHECKPOINT_NAME
+
+    def start(self, config: PretrainConfig, programs: list[ExportedProgram], origin: str) -> None:
+        if not self.enabled:
+            return
+        self.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir()
+        _write_json_atomic({"config": asdict(config), "origin": origin, "programs": len(programs)},
+                           self.run_dir / CONFIG_NAME)
+        _write_json_atomic([_program_record(p, i) for i, p in enumerate(programs)], self.run_dir / PROGRAMS_NAME)
+
+    def trim_metrics(self, step: int) -> None:
+        """Drop lines logged after the checkpoint a resumed run restarts from, so the log reads as one run."""
+        path = self.run_dir / METRICS_NAME
+        if not self.enabled or not path.is_file():
+            return
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+        os.replace(temporary, path)
+
+    def log(self, metrics: StepMetrics) -> None:
+        if self.enabled:
+            with open(self.run_dir / METRICS_NAME, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(metrics.to_json(), sort_keys=True) + "\n")
+
+    def save(self, payload: dict) -> None:
+        if self.enabled:
+            save_atomic(payload, self.checkpoint)
+
+
+def read_run_config(run_dir: Path) -> PretrainConfig:
+    path = run_dir / CONFIG_NAME
+    if not path.is_file():
+        raise HarvestError(f"{run_dir} is not a pretraining run folder ({CONFIG_NAME} is missing)")
+    return PretrainConfig.from_json(json.loads(path.read_text(encoding="utf-8"))["config"])
+
+
+def run_pretraining(
+    config: PretrainConfig,
+    run_dir: Path,
+    programs: list[ExportedProgram],
+    env: DistEnv,
+    *,
+    resume: bool = False,
+    origin: str = "",
+    stop_at: int | None = None,
+    on_step: Callable[[StepMetrics], None] | None = None,
+    backend_factory: Callable[[], RenderBackend] = gl_backend,
+) -> RunSummary:
+    """Train `config.steps` steps (or until `stop_at`, which simulates an interruption) and checkpoint at the end.
+    With `resume`, restart from `run_dir`'s checkpoint: model, optimizer, MoCo queue, scaler and the data position
+    (every data and augmentation seed derives from run seed, rank and step)."""
+    config.validate()
+    files = _RunFiles(run_dir, env.is_main)
+    keys = [p.key for p in programs]
+
+    problem = None
+    if env.is_main:
+        if resume and not files.checkpoint.is_file():
+            problem = f"cannot resume: {run_dir} has no {CHECKPOINT_NAME}"
+        elif not resume and run_dir.exists():
+            problem = f"run folder {run_dir} already exists (pass --resume to continue it, or choose another --out)"
+    problem = broadcast_value(env, problem)
+    if problem:
+        raise HarvestError(problem)
+
+    torch.manual_seed(config.seed)  # same initial weights on every rank (DDP also broadcasts them)
+    objective = build_objective(config, len(programs)).to(env.device)
+    optimizer = torch.optim.SGD(
+        [p for p in objective.parameters() if p.requires_grad], lr=0.0, momentum=0.9,
+        weight_decay=config.weight_decay,
+    )
+    autocast, scaler = _autocast(env.device)
+    start_step = 0
+    if resume:
+        payload = load_checkpoint(files.checkpoint)
+        if payload.get("program_keys") != keys:
+            raise HarvestError(f"the programs differ from those {run_dir} was trained on: resume with the same data")
+        objective.load_state_dict(payload["objective"])
+        optimizer.load_state_dict(payload["optimizer"])
+        if scaler is not None and payload.get("scaler"):
+            scaler.load_state_dict(payload["scaler"])
+        torch.set_rng_state(payload["torch_rng"])
+        start_step = int(payload["step"])
+        files.trim_metrics(start_step)
+    else:
+        files.start(config, programs, origin)
+    barrier(env)
+
+    model: nn.Module = objective
+    if env.distributed:
+        model = DistributedDataParallel(
+            objective, device_ids=[env.device.index] if env.device.type == "cuda" else None,
+            broadcast_buffers=False,  # MoCo's queue stays in step through all_gather; BN statistics stay per rank
+        )
+
+    def checkpoint(step: int) -> None:
+        files.save({
+            "format": CHECKPOINT_FORMAT,
+            "backbone_spec": BackboneSpec(config.arch, config.width, config.stem).to_json(),
+            "method": config.method,
+            "config": asdict(config),
+            "step": step,
+            "world_size": env.world_size,
+            "program_keys": keys,
+            "objective": objective.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    data_config = LiveDataConfig(
+        size=config.size, batch_size=config.batch_size, pool_size=config.pool_size, swap_every=config.swap_every,
+        mixup=config.mixup, seed=config.seed,
+    )
+    dataset = LiveRenders([p.source for p in programs], data_config, rank=env.rank, start_batch=start_step,
+                          backend_factory=backend_factory)
+    loader = live_loader(dataset, config.workers, pin_memory=env.device.type == "cuda")
+    end_step = config.steps if stop_at is None else min(stop_at, config.steps)
+    step = start_step
+    last_loss: float | None = None
+    rate: float | None = None
+    started = time.perf_counter()
+    window_start, window_wait, window_steps = started, 0.0, 0
+    batches: Iterator[LiveBatch] = iter(loader)
+    objective.train()
+    try:
+        while step < end_step:
+            wait_from = time.perf_counter()
+            batch = next(batches)
+            window_wait += time.perf_counter() - wait_from
+            lr = learning_rate(config, env.world_size, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            views = make_views(batch, config, objective.num_views, env.rank, step, env.device)
+            label_index = batch.label_index.to(env.device, non_blocking=True)
+            label_weight = batch.label_weight.to(env.device, non_blocking=True)
+            with autocast:
+                loss, accuracy = model(views, label_index, label_weight)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            step += 1
+            window_steps += 1
+            if step % config.log_every == 0 or step == end_step:
+                now = time.perf_counter()
+                span = max(now - window_start, 1e-9)
+                last_loss = float(loss.item())  # only here: reading the loss waits for the GPU
+                if not math.isfinite(last_loss):
+                    raise HarvestError(f"the loss diverged at step {step}: lower --lr")
+                rate = window_steps * config.batch_size * env.world_size / span
+                metrics = StepMetrics(step, config.steps, last_loss, float(accuracy.item()), lr, rate,
+                                      min(1.0, window_wait / span), now - started)
+                files.log(metrics)
+                if on_step is not None and env.is_main:
+                    on_step(metrics)
+                window_start, window_wait, window_steps = now, 0.0, 0
+            if step % config.checkpoint_every == 0 and step < end_step:
+                checkpoint(step)
+    except KeyboardInterrupt:
+        if step > start_step:
+            checkpoint(step)  # a stopped run can be resumed from where it stopped
+        raise
+    finally:
+        del batches  # stops the render workers
+    checkpoint(step)
+    barrier(env)
+    return RunSummary(run_dir, start_step, step, last_loss, rate, files.checkpoint, len(programs))
+
+
+def resolved_config(base: PretrainConfig, overrides: dict) -> PretrainConfig:
+    """`base` with every override that is not None."""
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
