@@ -1,0 +1,165 @@
+"""Benchmark of the live pretraining data: what the renderers supply against what the trainer consumes.
+
+1. supply: images/s that `LiveRenders` yields with W spawned render workers (after the pool's first compile);
+2. consume: images/s the trainer takes when the data is free (one pre-rendered batch reused), ResNet-18 at 64 px;
+3. combined: images/s of real `run_pretraining` steps with the same W workers (on a 2-core machine renderers
+   and trainer compete for the same cores, so this is less than min(supply, consume)).
+Programs: the `ok` programs of a validated catalog (`--db`), or of a temporary catalog built from
+../shared/samples/shadertoy-flat with `harvest crawl --source local` + `harvest validate` (slow: minutes).
+
+    python bench/pipeline.py [--db CATALOG] [--workers 1] [--mixup 1] [--method supervised] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("HARVEST_SHARED", REPO.parent / "shared"))
+sys.path.insert(0, str(REPO))
+
+
+def load_avg() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def sample_programs(db: Path | None, workdir: Path):
+    """The validated programs of `db`, or of a fresh catalog of the shared flat samples."""
+    from corpus.db import open_catalog
+    from corpus.export_format import programs_from_catalog
+
+    if db is None:
+        db = workdir / "harvest.db"
+        flat = SHARED / "samples" / "shadertoy-flat"
+        for command in (["crawl", "--source", "local", "--path", str(flat)], ["validate"]):
+            print(f"$ harvest {' '.join(command)} --db {db}", flush=True)
+            subprocess.run([sys.executable, "-m", "harvester.cli", *command, "--db", str(db)], check=True,
+                           cwd=workdir, stdout=subprocess.DEVNULL)
+    catalog = open_catalog(db)
+    try:
+        return programs_from_catalog(catalog)
+    finally:
+        catalog.close()
+
+
+def measure_supply(sources, config, workers: int, seconds: float) -> tuple[float, float]:
+    """(images/s after the first batch, seconds to the first batch)."""
+    from pretrain.data import LiveRenders, live_loader
+
+    started = time.perf_counter()
+    batches = iter(live_loader(LiveRenders(sources, config), workers))
+    next(batches)
+    first = time.perf_counter() - started
+    count, begin = 0, time.perf_counter()
+    while time.perf_counter() - begin < seconds:
+        next(batches)
+        count += config.batch_size
+    rate = count / (time.perf_counter() - begin)
+    del batches
+    return rate, first
+
+
+def measure_consume(config, batch, seconds: float, classes: int) -> float:
+    import torch
+
+    from pretrain.train import build_objective, make_views
+
+    torch.manual_seed(0)
+    objective = build_objective(config, classes)
+    optimizer = torch.optim.SGD([p for p in objective.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    device = torch.device("cpu")
+    step, begin = 0, None
+    while begin is None or time.perf_counter() - begin < seconds:
+        if step == 1:
+            begin = time.perf_counter()  # the first step allocates
+        views = make_views(batch, config, objective.num_views, 0, step, device)
+        loss, _ = objective(views, batch.label_index, batch.label_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        step += 1
+    return (step - 1) * config.batch_size / (time.perf_counter() - begin)
+
+
+def measure_combined(config, programs, seconds: float, workdir: Path) -> float:
+    import torch
+
+    from pretrain.distributed import DistEnv
+    from pretrain.train import run_pretraining
+
+    env = DistEnv(0, 1, 0, torch.device("cpu"))
+    rates: list[tuple[float, float]] = []
+    started = time.perf_counter()
+
+    class Budget(Exception):
+        pass
+
+    def on_step(metrics) -> None:
+        rates.append((metrics.elapsed_s, metrics.images_per_s))
+        if time.perf_counter() - started > seconds:
+            raise Budget
+
+    try:
+        run_pretraining(config, workdir / "combined-run", programs, env, on_step=on_step)
+    except Budget:
+        pass
+    steady = [rate for elapsed, rate in rates[1:]] or [rate for _, rate in rates]
+    return sum(steady) / max(1, len(steady))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--method", default="supervised", choices=("supervised", "moco"))
+    parser.add_argument("--mixup", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--pool-size", type=int, default=32)
+    parser.add_argument("--swap-every", type=int, default=32)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    if args.db is None and not SHARED.is_dir():
+        print(f"skipped: {SHARED} is absent and no --db was given")
+        return
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("skipped: torch is not installed (pip install 'harvest[train]')")
+        return
+    from pretrain.data import LiveDataConfig, LiveRenders
+    from pretrain.train import PretrainConfig
+
+    with tempfile.TemporaryDirectory(prefix="harvest-pipeline-") as tmp:
+        workdir = Path(tmp)
+        programs = sample_programs(args.db, workdir)
+        sources = [p.source for p in programs]
+        data_config = LiveDataConfig(size=args.size, batch_size=args.batch_size, pool_size=args.pool_size,
+                                     swap_every=args.swap_every, mixup=args.mixup, seed=0)
+        train_config = PretrainConfig(
+            method=args.method, width=args.width, size=args.size, batch_size=args.batch_size, steps=10_000,
+            workers=args.workers, mixup=args.mixup, pool_size=args.pool_size, swap_every=args.swap_every,
+            checkpoint_every=10_000, log_every=2,
+        )
+        print(f"{len(programs)} programs; load before: {load_avg()}")
+        supply, first = measure_supply(sources, data_config, args.workers, args.seconds)
+        print(f"supply:   {supply:7.1f} images/s with {args.workers} worker(s), pool {args.pool_size}, swap every "
+              f"{args.swap_every}, MixUp {args.mixup} (first batch after {first:.1f} s); load {load_avg()}", flush=True)
+        batch = next(iter(LiveRenders(sources, data_config)))
+        consume = measure_consume(train_config, batch, args.seconds, len(programs))
+        print(f"consume:  {consume:7.1f} images/s ({args.method}, resnet18 width {args.width}, {args.size} px, "
+              f"batch {args.batch_size}); load {load_avg()}", flush=True)
+        combined = measure_combined(train_config, programs, args.seconds + 20, workdir)
+        print(f"combined: {combined:7.1f} images/s (run_pretraining, {args.workers} worker(s)); load {load_avg()}")
+        print(f"ratio supply/consume: {supply / consume:.2f}")
+
+
+if __name__ == "__main__":
+    main()

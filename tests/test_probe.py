@@ -1,0 +1,114 @@
+"""`harvest probe`: linear probe of frozen features on a tiny synthetic dataset, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from harvester.cli import app  # noqa: E402
+from harvester.errors import HarvestError  # noqa: E402
+from tests.cli import harvest  # noqa: E402
+from pretrain.models import BackboneSpec, build_backbone  # noqa: E402
+from pretrain.probe import load_probe_data, run_probe  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors gain nothing from intra-op threads, and spinning threads crawl on a shared, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+COLOURS = np.array([[230, 40, 40], [40, 200, 60], [50, 60, 220]], dtype=np.float32)
+
+
+def synthetic(count: int, seed: int, size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes told apart by their dominant colour, under noise and random brightness."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, count)
+    images = COLOURS[labels][:, None, None, :] * rng.uniform(0.6, 1.0, (count, 1, 1, 1))
+    images = images + rng.normal(0, 25, (count, size, size, 3))
+    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+@pytest.fixture()
+def tiny_npz(tmp_path) -> Path:
+    x_train, y_train = synthetic(90, 0)
+    x_test, y_test = synthetic(30, 1)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+             class_names=np.array(["red", "green", "blue"]))
+    return path
+
+
+def test_random_features_separate_colours(tiny_npz):
+    torch.manual_seed(0)
+    data = load_probe_data(tiny_npz, 32)
+    report = run_probe(build_backbone(BackboneSpec("resnet18", 8)), data, 32, torch.device("cpu"),
+                       checkpoint="random", data_name="tiny")
+    assert [s.stage for s in report.stages] == [1, 2, 3, 4]
+    assert [s.dim for s in report.stages] == [8, 16, 32, 64]
+    assert report.best.test_accuracy >= 0.9
+    assert report.classes == 3 and report.train_images == 90
+
+
+def test_cli_probe_random_and_image_folder(tiny_npz, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "folder"
+    x, y = synthetic(24, 2)
+    for split, part in (("train", slice(0, 18)), ("test", slice(18, 24))):
+        for i, (image, label) in enumerate(zip(x[part], y[part])):
+            target = folder / split / ["red", "green", "blue"][label]
+            target.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(target / f"{i}.png")
+    runner = CliRunner()
+    for data in (tiny_npz, folder):
+        out = tmp_path / f"report-{data.name}.json"
+        result = runner.invoke(app, ["probe", "--checkpoint", "random", "--data", str(data), "--width", "8",
+                                     "--size", "32", "--stage", "best", "--out", str(out), "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        assert report["best_stage"]["stage"] in (1, 2, 3, 4) and len(report["stages"]) == 4
+
+
+def test_probe_refuses_bad_input(tmp_path, tiny_npz):
+    x, y = synthetic(10, 0)
+    mismatched = tmp_path / "mismatched.npz"
+    np.savez(mismatched, x_train=x, y_train=y[:5], x_test=x, y_test=y)
+    grey = tmp_path / "grey.npz"
+    np.savez(grey, x_train=x[..., 0], y_train=y, x_test=x[..., 0], y_test=y)
+    sizes = tmp_path / "sizes.npz"
+    np.savez(sizes, x_train=x, y_train=y, x_test=x[:, :8, :8], y_test=y)
+    for path, words in ((mismatched, "labels"), (grey, "(N, H, W, 3)"), (sizes, "test images"),
+                        (tmp_path / "none.npz", "does not exist")):
+        with pytest.raises(HarvestError, match=None) as caught:
+            load_probe_data(path, 32)
+        assert words in str(caught.value)
+    result = CliRunner().invoke(app, ["probe", "--checkpoint", str(tiny_npz), "--data", str(tiny_npz)])
+    assert isinstance(result.exception, HarvestError) and "not a readable checkpoint" in str(result.exception)
+
+
+def test_probe_refuses_a_checkpoint_of_another_arch(tmp_path, tiny_npz):
+    from pretrain.checkpoints import CHECKPOINT_FORMAT, save_atomic
+    from pretrain.objectives import SupervisedObjective
+
+    objective = SupervisedObjective(build_backbone(BackboneSpec("resnet18", 8)), 3)
+    path = tmp_path / "checkpoint.pt"
+    save_atomic({"format": CHECKPOINT_FORMAT, "backbone_spec": BackboneSpec("resnet18", 8).to_json(),
+                 "objective": objective.state_dict()}, path)
+    # The real command line, as a user runs it: one line on stderr, exit status 1.
+    result = harvest("probe", "--checkpoint", str(path), "--data", str(tiny_npz), "--arch", "resnet50")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: checkpoint {path} holds a resnet18 backbone, not resnet50"]
+    ok = CliRunner().invoke(app, ["probe", "--checkpoint", str(tmp_path), "--data", str(tiny_npz), "--size", "32",
+                             "--stage", "last", "--device", "cpu"])
+    assert ok.exit_code == 0, ok.output
