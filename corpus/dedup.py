@@ -34,6 +34,7 @@ from sqlmodel import select
 from corpus.models import Program, Validation
 from corpus.normalize import strip_comments
 from corpus.render_source import load_program_sources
+from renderer.executor_spec import ExecutorSpec
 from renderer.jobs import Verdict
 
 SHINGLE_SIZE = 5
@@ -215,7 +216,7 @@ class DedupSummary:
 
 def dedup_catalog(
     catalog,
-    workers: int = 1,
+    executor: ExecutorSpec = ExecutorSpec(),
     images: bool = True,
     progress: Callable[[int], None] | None = None,
     shader_cache_dir: Path | None = None,
@@ -248,7 +249,7 @@ def dedup_catalog(
         ok_sources = {pid: sources[pid] for pid, c in candidates.items() if c.ok}
         specs = frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE)
         signatures: dict[int, ImageSignature] = {}
-        for result in render_frames(ok_sources, specs, IMAGE_SIZE, workers, shader_cache_dir=shader_cache_dir):
+        for result in render_frames(ok_sources, specs, IMAGE_SIZE, executor, shader_cache_dir=shader_cache_dir):
             if result.verdict == Verdict.OK and result.frames:
                 signature = image_signature(result.frames)
                 if signature is not None:

@@ -38,6 +38,7 @@ from corpus.models import Program, Score, Validation
 from corpus.render_source import load_program_sources
 from harvester.errors import HarvestError
 from harvester.licenses import KNOWN_LICENSES, UNKNOWN, is_commercial_safe
+from renderer.executor_spec import ExecutorSpec
 from renderer.jobs import ProgramSource, Verdict
 
 FORMATS = ("webdataset", "jsonl")
@@ -63,7 +64,7 @@ class ExportOptions:
     seed: int = 0
     overwrite: bool = False
     keep_duplicates: bool = False
-    workers: int = 1
+    executor: ExecutorSpec = ExecutorSpec()
     shader_cache_dir: Path | None = None  # Mesa's cache, shared with validate
 
 
@@ -423,7 +424,7 @@ def _render_images(
     def specs(program_id: int):
         return frame_specs(f"export:{options.seed}:{program_id}", options.images_per_program, size, size)
 
-    for result in render_frames(sources, specs, size, options.workers, shader_cache_dir=options.shader_cache_dir):
+    for result in render_frames(sources, specs, size, options.executor, shader_cache_dir=options.shader_cache_dir):
         done += 1
         if result.verdict == Verdict.OK and result.frames:
             frames[result.key] = result.frames

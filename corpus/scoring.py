@@ -41,6 +41,7 @@ from sqlmodel import Session, select
 
 from corpus.models import Program, Score, Validation, utcnow
 from corpus.render_source import load_program_sources
+from renderer.executor_spec import ExecutorSpec
 from renderer.frames import frame_specs
 from renderer.jobs import FrameSpec, ProgramSource, RenderJob, RenderResult, Verdict
 
@@ -222,15 +223,11 @@ def render_frames(
     sources: dict[int, ProgramSource],
     frames: tuple[FrameSpec, ...] | Callable[[int], tuple[FrameSpec, ...]],
     size: int,
-    workers: int,
+    executor: ExecutorSpec,
     timeout_s: float = 10.0,
     shader_cache_dir: Path | None = None,
 ) -> Iterator[RenderResult]:
     """Render every source at `frames` (or frames(program_id)), keeping the pixels; results in any order."""
-    from renderer.executors import make_executor
-
-    if shader_cache_dir is not None:
-        shader_cache_dir.mkdir(parents=True, exist_ok=True)
 
     def jobs() -> Iterator[RenderJob]:
         for program_id, source in sources.items():
@@ -238,8 +235,8 @@ def render_frames(
             yield RenderJob(key=program_id, program=source, frames=specs, width=size, height=size,
                             timeout_s=timeout_s, keep_frames=True)
 
-    with make_executor(kind="local", workers=max(1, workers), shader_cache_dir=shader_cache_dir) as executor:
-        yield from executor.run(jobs())
+    with executor.build(shader_cache_dir) as pool:
+        yield from pool.run(jobs())
 
 
 def unscored_program_ids(session: Session, program_ids: list[int] | None = None) -> list[int]:
@@ -281,7 +278,7 @@ def _write_scores(catalog, scores: dict[int, ProgramScores]) -> None:
 def score_catalog(
     catalog,
     program_ids: list[int] | None = None,
-    workers: int = 1,
+    executor: ExecutorSpec = ExecutorSpec(),
     rescore: bool = False,
     progress: ProgressCallback | None = None,
     shader_cache_dir: Path | None = None,
@@ -305,7 +302,7 @@ def score_catalog(
         return summary
     specs = frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
     pending: dict[int, ProgramScores] = {}
-    for result in render_frames(sources, specs, SCORE_SIZE, workers, shader_cache_dir=shader_cache_dir):
+    for result in render_frames(sources, specs, SCORE_SIZE, executor, shader_cache_dir=shader_cache_dir):
         # A program that draws nothing at the scoring points still has frames to score (diversity 0).
         if result.verdict in (Verdict.OK, Verdict.BLANK) and result.frames:
             pending[result.key] = score_frames(result.frames, seed=result.key)

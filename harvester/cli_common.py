@@ -27,3 +27,33 @@ def open_db(db: Path | None):
     from corpus.db import open_catalog
 
     return open_catalog(db)
+
+
+WorkersOption = Annotated[
+    Optional[int], typer.Option("--workers", help="Render workers (default: one per core).", show_default=False)
+]
+ExecutorOption = Annotated[
+    str, typer.Option("--executor", help="Where to render: local (a process pool) or ray (Ray actors; needs harvest[ray]).")
+]
+RayAddressOption = Annotated[
+    Optional[str],
+    typer.Option("--ray-address", help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default: a private Ray.",
+                 show_default=False),
+]
+RayCpusOption = Annotated[float, typer.Option("--ray-cpus-per-actor", help="CPUs Ray reserves for each render actor.")]
+RayGpusOption = Annotated[float, typer.Option("--ray-gpus-per-actor", help="GPUs Ray reserves for each render actor.")]
+
+
+def executor_spec(kind: str, workers: int | None, ray_address: str | None, cpus: float, gpus: float):
+    """The ExecutorSpec for these CLI options; a bad combination is one clear line."""
+    from harvester.errors import HarvestError
+    from renderer.executor_spec import EXECUTOR_KINDS, ExecutorSpec
+
+    if kind not in EXECUTOR_KINDS:
+        raise HarvestError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTOR_KINDS)}")
+    if workers is not None and workers < 1:
+        raise HarvestError("--workers must be at least 1")
+    if kind != "ray" and ray_address is not None:
+        raise HarvestError("--ray-address needs --executor ray")
+    return ExecutorSpec(kind=kind, workers=workers, ray_address=ray_address,
+                        ray_cpus_per_actor=cpus, ray_gpus_per_actor=gpus)

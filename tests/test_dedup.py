@@ -17,7 +17,13 @@ from corpus.dedup import (
     resolve_clusters,
 )
 from corpus.models import Program
-from tests.test_export_programs import ANIMATED, COLOURFUL_STATIC, STATIC_GRADIENT, add_program
+from renderer.executor_spec import ExecutorSpec
+from tests.test_export_programs import (
+    ANIMATED,
+    COLOURFUL_STATIC,
+    STATIC_GRADIENT,
+    add_program,
+)
 
 RAYMARCHER = """
 // A small ray marcher: a sphere over a plane.
@@ -86,7 +92,7 @@ def test_dedup_catalog_marks_forks_and_replaces_old_marks(catalog):
     original = add_program(catalog, "original", RAYMARCHER, likes=3)
     fork = add_program(catalog, "fork", FORK, likes=1)
     alone = add_program(catalog, "alone", STATIC_GRADIENT)
-    summary = dedup_catalog(catalog, workers=1, images=False)
+    summary = dedup_catalog(catalog, executor=ExecutorSpec(workers=1), images=False)
     assert summary.near_duplicates == {"code": 1} and summary.clusters == 1
     with catalog.session() as session:
         rows = {p.id: p for p in session.exec(select(Program)).all()}
@@ -105,7 +111,7 @@ def test_dedup_catalog_finds_image_duplicates(catalog):
             o.a = 1.0;
         }""")
     different = add_program(catalog, "different", ANIMATED)
-    summary = dedup_catalog(catalog, workers=2, images=True)
+    summary = dedup_catalog(catalog, executor=ExecutorSpec(workers=2), images=True)
     assert summary.image_programs == 3 and summary.near_duplicates == {"image": 1}
     with catalog.session() as session:
         rows = {p.id: p for p in session.exec(select(Program)).all()}

@@ -16,9 +16,17 @@ from corpus.export_format import read_export
 from corpus.models import Program, Score
 from harvester.cli import app
 from harvester.errors import HarvestError
+from renderer.executor_spec import ExecutorSpec
 from renderer.executors import make_executor
 from renderer.jobs import FrameSpec, RenderJob
-from tests.test_export_programs import ANIMATED, BLANK, COLOURFUL_STATIC, GREY_STRIPES, STATIC_GRADIENT, add_program
+from tests.test_export_programs import (
+    ANIMATED,
+    BLANK,
+    COLOURFUL_STATIC,
+    GREY_STRIPES,
+    STATIC_GRADIENT,
+    add_program,
+)
 
 LICENSES = {"animated": "CC0-1.0", "colourful": "CC-BY-NC-SA-3.0", "stripes": "MIT", "gradient": "unknown"}
 
@@ -128,7 +136,7 @@ def test_interrupted_export_leaves_nothing(filled, tmp_path, monkeypatch):
 
 def test_images_and_jsonl_format_render_like_the_catalog(filled, tmp_path):
     catalog, ids = filled
-    export_catalog(catalog, ExportOptions(out=tmp_path / "img", images_per_program=2, image_size=32, workers=2,
+    export_catalog(catalog, ExportOptions(out=tmp_path / "img", images_per_program=2, image_size=32, executor=ExecutorSpec(workers=2),
                                           min_diversity=0.4))
     with tarfile.open(tmp_path / "img" / "shards" / "shard-000000.tar") as tar:
         names = tar.getnames()

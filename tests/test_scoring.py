@@ -7,8 +7,25 @@ import pytest
 from sqlmodel import select
 
 from corpus.models import Score
-from corpus.scoring import METHOD, colorfulness, diversity, fill, score_catalog, score_frames, threshold_counts
-from tests.test_export_programs import ANIMATED, BLANK, COLOURFUL_STATIC, GREY_STRIPES, SMALL_IN_CANVAS, STATIC_GRADIENT, add_program
+from corpus.scoring import (
+    METHOD,
+    colorfulness,
+    diversity,
+    fill,
+    score_catalog,
+    score_frames,
+    threshold_counts,
+)
+from renderer.executor_spec import ExecutorSpec
+from tests.test_export_programs import (
+    ANIMATED,
+    BLANK,
+    COLOURFUL_STATIC,
+    GREY_STRIPES,
+    SMALL_IN_CANVAS,
+    STATIC_GRADIENT,
+    add_program,
+)
 
 
 def test_pure_scores_on_synthetic_frames():
@@ -35,7 +52,7 @@ def scored(catalog):
                            ("colourful", COLOURFUL_STATIC), ("stripes", GREY_STRIPES), ("small", SMALL_IN_CANVAS)]
     }
     add_program(catalog, "broken", "void mainImage(", verdict="compile_error")
-    summary = score_catalog(catalog, workers=2)
+    summary = score_catalog(catalog, executor=ExecutorSpec(workers=2))
     assert summary.scored == 6 and summary.failed == {}
     with catalog.session() as session:
         rows = {row.program_id: row for row in session.exec(select(Score)).all()}
@@ -55,8 +72,8 @@ def test_calibration(scored):
 
 def test_rescoring_is_incremental_and_deterministic(scored):
     catalog, scores = scored
-    assert score_catalog(catalog, workers=1).scored == 0  # nothing left to score
-    again = score_catalog(catalog, workers=1, rescore=True)
+    assert score_catalog(catalog, executor=ExecutorSpec(workers=1)).scored == 0  # nothing left to score
+    again = score_catalog(catalog, executor=ExecutorSpec(workers=1), rescore=True)
     assert again.scored == 6
     with catalog.session() as session:
         rows = {row.program_id: row.diversity for row in session.exec(select(Score)).all()}

@@ -7,20 +7,26 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from harvester.cli_common import DbOption, console, open_db
-
-WorkersOption = typer.Option(None, "--workers", help="Render workers (default: one per core).", show_default=False)
-
-
-def _workers(workers: int | None) -> int:
-    if workers is not None:
-        return max(1, workers)
-    from renderer.executors import default_workers
-
-    return default_workers()
+from harvester.cli_common import (
+    DbOption,
+    ExecutorOption,
+    RayAddressOption,
+    RayCpusOption,
+    RayGpusOption,
+    WorkersOption,
+    console,
+    executor_spec,
+    open_db,
+)
 
 
 def _cache(catalog) -> Path:
@@ -37,14 +43,14 @@ def _progress() -> Progress:
     )
 
 
-def _score_with_progress(catalog, program_ids: list[int] | None, workers: int, rescore: bool = False):
+def _score_with_progress(catalog, program_ids: list[int] | None, executor, rescore: bool = False):
     from corpus.scoring import score_catalog, unscored_program_ids
 
     with catalog.session() as session:
         total = len(unscored_program_ids(session, program_ids)) if not rescore else None
     with _progress() as progress:
         task = progress.add_task("scoring", total=total)
-        return score_catalog(catalog, program_ids, workers=workers, rescore=rescore,
+        return score_catalog(catalog, program_ids, executor=executor, rescore=rescore,
                              progress=lambda n: progress.advance(task, n), shader_cache_dir=_cache(catalog))
 
 
@@ -64,12 +70,16 @@ def _print_thresholds(catalog) -> None:
 
 def score(
     db: DbOption = None,
-    workers: Optional[int] = WorkersOption,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    ray_cpus_per_actor: RayCpusOption = 1.0,
+    ray_gpus_per_actor: RayGpusOption = 0.0,
     rescore: bool = typer.Option(False, "--rescore", help="Score every ok program again, not only unscored ones."),
 ) -> None:
     """Render ok programs at several times and mouse positions and store diversity, colorfulness and fill."""
     catalog = open_db(db)
-    summary = _score_with_progress(catalog, None, _workers(workers), rescore)
+    summary = _score_with_progress(catalog, None, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), rescore)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
     console.print(f"scored {summary.scored} programs in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
@@ -78,7 +88,11 @@ def score(
 
 def dedup(
     db: DbOption = None,
-    workers: Optional[int] = WorkersOption,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    ray_cpus_per_actor: RayCpusOption = 1.0,
+    ray_gpus_per_actor: RayGpusOption = 0.0,
     images: bool = typer.Option(True, "--images/--no-images", help="Also compare rendered frames (perceptual hashes)."),
 ) -> None:
     """Mark near duplicates (code MinHash, frame hashes); each cluster keeps its most liked, then oldest program."""
@@ -87,7 +101,7 @@ def dedup(
     catalog = open_db(db)
     with _progress() as progress:
         task = progress.add_task("hashing frames", total=None)
-        summary = dedup_catalog(catalog, workers=_workers(workers), images=images,
+        summary = dedup_catalog(catalog, executor=executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), images=images,
                                 progress=lambda n: progress.advance(task, n), shader_cache_dir=_cache(catalog))
     marked = sum(summary.near_duplicates.values())
     console.print(
@@ -112,7 +126,11 @@ def export(
     seed: int = typer.Option(0, "--seed", help="Seed for --limit sampling and image frame times."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing, non-empty output folder."),
     keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Also export exact and near duplicates."),
-    workers: Optional[int] = WorkersOption,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    ray_cpus_per_actor: RayCpusOption = 1.0,
+    ray_gpus_per_actor: RayGpusOption = 0.0,
 ) -> None:
     """Write a licence-aware dataset: WebDataset shards, manifest.jsonl, ATTRIBUTION.md and export.json."""
     from corpus.export import ExportOptions, export_catalog
@@ -122,14 +140,14 @@ def export(
         licenses=tuple(x for x in license.split(",") if x.strip()) if license is not None else None,
         commercial_safe=commercial_safe, source=source, format=format, shard_size=shard_size,
         images_per_program=images_per_program, image_size=size, limit=limit, seed=seed, overwrite=overwrite,
-        keep_duplicates=keep_duplicates, workers=_workers(workers),
+        keep_duplicates=keep_duplicates, executor=executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor),
     )
     catalog = open_db(db)
     options = replace(options, shader_cache_dir=_cache(catalog))
 
     def score_missing(ids: list[int]) -> int:
         console.print(f"scoring {len(ids)} programs that have no score yet")
-        return _score_with_progress(catalog, ids, options.workers).scored
+        return _score_with_progress(catalog, ids, options.executor).scored
 
     with _progress() as progress:
         tasks: dict[str, int] = {}

@@ -9,10 +9,27 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from harvester.cli_common import DbOption, console, err_console, open_db
+from harvester.cli_common import (
+    DbOption,
+    ExecutorOption,
+    RayAddressOption,
+    RayCpusOption,
+    RayGpusOption,
+    WorkersOption,
+    console,
+    err_console,
+    executor_spec,
+    open_db,
+)
 from harvester.errors import HarvestError
 
 VERDICT_ORDER = ("ok", "blank", "compile_error", "link_error", "timeout", "crash", "needs_input", "unsupported")
@@ -36,20 +53,22 @@ def _verdict_table(counts: dict[str, int], title: str) -> Table:
 
 def validate(
     db: DbOption = None,
-    workers: Optional[int] = typer.Option(None, "--workers", help="Render worker processes (default: one per core)."),
+    workers: WorkersOption = None,
     size: int = typer.Option(128, "--size", help="Render size in pixels (square)."),
     frames: int = typer.Option(4, "--frames", help="Frames per program, at times drawn from U(0.1, 10) s."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds a program may take (compile and all frames)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Validate at most this many programs."),
     revalidate: bool = typer.Option(False, "--revalidate", help="Also redo programs that already have a verdict."),
     source: Optional[str] = typer.Option(None, "--source", help="Only programs from this source."),
-    executor: str = typer.Option("local", "--executor", help="Where to render: local (a process pool)."),
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    ray_cpus_per_actor: RayCpusOption = 1.0,
+    ray_gpus_per_actor: RayGpusOption = 0.0,
     seed: int = typer.Option(0, "--seed", help="Run seed mixed into every program's frame times and mouse."),
 ) -> None:
     """Render every program without a current verdict and store ok / blank / compile_error / ... for each."""
     from corpus.validation import ValidateOptions, shader_cache_dir
     from corpus.validation import validate as run_validation
-    from renderer.executors import make_executor
 
     if not 8 <= size <= 4096:
         raise HarvestError("--size must be between 8 and 4096")
@@ -59,8 +78,7 @@ def validate(
         raise HarvestError("--timeout must be positive")
     if limit is not None and limit < 0:
         raise HarvestError("--limit must not be negative")
-    if workers is not None and workers < 1:
-        raise HarvestError("--workers must be at least 1")
+    spec = executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor)
     options = ValidateOptions(
         size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed
     )
@@ -89,7 +107,7 @@ def validate(
         progress.update(task, advance=1, rate=rate, verdicts=_verdict_summary(counts))
 
     try:
-        with make_executor(executor, workers=workers, shader_cache_dir=shader_cache_dir(catalog)) as pool, progress:
+        with spec.build(shader_cache_dir(catalog)) as pool, progress:
             report = run_validation(catalog, pool, options, on_start=started, on_result=on_result)
     finally:
         catalog.close()

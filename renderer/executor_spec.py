@@ -1,0 +1,37 @@
+"""Which executor a stage renders on, as one picklable record the CLI fills and the stages pass along.
+
+Stages take an ExecutorSpec and call `build`; none of them knows whether a process pool or a Ray
+cluster draws its programs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from renderer.executors import Executor, make_executor
+
+EXECUTOR_KINDS: tuple[str, ...] = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    kind: str = "local"
+    workers: int | None = None  # None: one per core on this machine
+    ray_address: str | None = None  # None: a private Ray for the command; "auto": the cluster this node is in
+    ray_cpus_per_actor: float = 1.0
+    ray_gpus_per_actor: float = 0.0
+
+    def build(self, shader_cache_dir: Path | None = None) -> Executor:
+        if shader_cache_dir is not None:
+            shader_cache_dir.mkdir(parents=True, exist_ok=True)
+        if self.kind == "ray":
+            return make_executor(
+                "ray",
+                workers=self.workers,
+                shader_cache_dir=shader_cache_dir,
+                address=self.ray_address,
+                num_cpus_per_actor=self.ray_cpus_per_actor,
+                num_gpus_per_actor=self.ray_gpus_per_actor,
+            )
+        return make_executor(self.kind, workers=self.workers, shader_cache_dir=shader_cache_dir)
