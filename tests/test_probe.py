@@ -112,3 +112,16 @@ def test_probe_refuses_a_checkpoint_of_another_arch(tmp_path, tiny_npz):
     ok = CliRunner().invoke(app, ["probe", "--checkpoint", str(tmp_path), "--data", str(tiny_npz), "--size", "32",
                              "--stage", "last", "--device", "cpu"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_without_torch_the_commands_say_how_to_install_it(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['torch'] = None\n"
+              "from harvester.cli import main\n"
+              "sys.argv = ['harvest', 'probe', '--checkpoint', 'random', '--data', 'x.npz']\n"
+              "main()\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: pretraining needs torch: pip install 'harvest[train]'"
