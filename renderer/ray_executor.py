@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 INSTALL_HINT = "--executor ray needs Ray: pip install 'harvest[ray]'"
+AUTH_HINT = " (if the cluster uses token authentication, set RAY_AUTH_MODE=token here too)"
 MAX_REASON_CHARS = 300
 # How long one ray.wait may block, so deadlines are checked at least this often.
 POLL_S = 1.0
@@ -184,7 +185,7 @@ class RayExecutor:
             shader_cache_dir=str(shader_cache_dir) if shader_cache_dir else None,
             device_index=device_index,
         )
-        self._owns_ray = False
+        self._initialised_ray = False
         self._connect(address, workers)
         self.workers = self._actor_count(workers)
         self._actor_class = self._ray.remote(RenderActor).options(
@@ -217,8 +218,10 @@ class RayExecutor:
                 ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-            raise HarvestError(f"cannot start or join {where}: {_short(exc)}") from exc
-        self._owns_ray = True
+            # Clusters started with `ray start` (Ray >= 2.59) reject drivers that send no token.
+            hint = "" if address is None or os.environ.get("RAY_AUTH_MODE") else AUTH_HINT
+            raise HarvestError(f"cannot start or join {where}: {_short(exc)}{hint}") from exc
+        self._initialised_ray = True
 
     def _actor_count(self, workers: int | None) -> int:
         """`workers`, or as many actors as the cluster has room for; never more than it can hold."""
@@ -381,10 +384,11 @@ class RayExecutor:
         return [a.pid for a in self._pool if a.pid is not None]
 
     def close(self) -> None:
-        """Kill every actor; shut down the local Ray this executor started. Safe to call twice."""
+        """Kill every actor; shut down the local Ray this executor started, or leave the cluster it
+        joined (which keeps running). Safe to call twice."""
         pool, self._pool = getattr(self, "_pool", []), []
         for actor in pool:
             self._kill(actor)
-        if self._owns_ray and not getattr(self, "_closed", False):
+        if self._initialised_ray and not getattr(self, "_closed", False):
             self._ray.shutdown()
         self._closed = True
