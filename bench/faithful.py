@@ -182,8 +182,37 @@ def check_orientation(harvest: SnapshotServer, wgpu: SnapshotServer, folder: Pat
     return None
 
 
+def earlier_mismatches(results: Path) -> set[str]:
+    if not results.is_file():
+        raise SystemExit(f"error: no results file at {results}")
+    with open(results, encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
+    return {row["id"] for row in rows if row.get("mad") is not None and row["mad"] > MATCH_MAD}
+
+
 def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def print_causes(programs: list[SampleProgram], comparisons: list[Comparison]) -> None:
+    """Attribute each mismatch to the first likely cause found in its code (bench/_faithful_causes.py)."""
+    from _faithful_causes import CAUSES, WGPU_SIDE, likely_causes
+
+    code = {program.id: program.code for program in programs}
+    causes = {c.id: likely_causes(code[c.id]) for c in comparisons}
+    mismatches = [c for c in comparisons if c.mad > MATCH_MAD]
+    attributed = collections.Counter(causes[c.id][0] if causes[c.id] else "unexplained" for c in mismatches)
+    print(f"likely causes of the {len(mismatches)} mismatches (first pattern found in the code; "
+          "with / among all programs both render):")
+    for name in list(CAUSES) + ["unexplained"]:
+        having = sum(name in causes[c.id] for c in comparisons) if name in CAUSES else attributed[name]
+        text = CAUSES.get(name, "none of the patterns above")
+        print(f"  {attributed[name]:4d} / {having:4d}  {name:20s} {text}")
+    wgpu_deviates = {c.id for c in comparisons if set(causes[c.id]) & WGPU_SIDE}
+    rest = [c for c in comparisons if c.id not in wgpu_deviates]
+    share = sum(c.mad <= MATCH_MAD for c in rest) / max(1, len(rest))
+    print(f"match within MAD {MATCH_MAD:g} among the {len(rest)} programs without a pattern where wgpu-shadertoy "
+          f"is known to deviate: {100 * share:.1f} %")
 
 
 def print_report(programs: list[SampleProgram], harvest: dict[str, Outcome], wgpu: dict[str, Outcome],
@@ -226,6 +255,8 @@ def main() -> int:
     parser.add_argument("--png-dir", type=Path, default=Path(tempfile.gettempdir()) / "harvest-faithful",
                         help="side-by-side PNGs of the worst programs and results.jsonl go here")
     parser.add_argument("--worst", type=int, default=10)
+    parser.add_argument("--only-mismatches", type=Path, metavar="RESULTS_JSONL",
+                        help="rerun only the programs over MAD 3 in an earlier run's results.jsonl")
     parser.add_argument("--zero-init", action="store_true",
                         help="harvest side: try the proposed zero-initialisation fix (see README-faithful.md)")
     args = parser.parse_args()
@@ -239,7 +270,10 @@ def main() -> int:
         return 0
 
     programs = single_pass_programs_without_inputs(samples)
-    if not args.all and args.programs < len(programs):
+    if args.only_mismatches:
+        earlier = earlier_mismatches(args.only_mismatches)
+        programs = [program for program in programs if program.id in earlier]
+    elif not args.all and args.programs < len(programs):
         programs = sorted(random.Random(0).sample(programs, args.programs), key=lambda p: p.id)
     print(f"{len(programs)} single-pass programs without inputs, {SIZE}x{SIZE}, time 1.37 s, mouse 0, "
           f"iFrame 0, iTimeDelta 0.167, iDate 0; timeout {args.timeout:g} s"
@@ -313,6 +347,7 @@ def main() -> int:
 
     print(f"programs tried: {len(programs)} in {seconds:.0f} s   (load after: {load()})")
     print_report(programs, results["harvest"], results["wgpu"], comparisons, args.worst)
+    print_causes(programs, comparisons)
     print(f"side-by-side PNGs (harvest | wgpu | difference x4) of every program over MAD {MATCH_MAD:g}, "
           f"and results.jsonl: {args.png_dir}")
     return 0

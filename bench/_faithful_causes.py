@@ -1,0 +1,124 @@
+"""Guesses, from a program's source, why harvest's and wgpu-shadertoy's pictures of it may differ.
+
+Pattern heuristics over comment-stripped code (no parser): good enough to sort a few hundred
+mismatches into the known causes for bench/faithful.py, not to judge a single program. Each cause
+below was confirmed on a minimal program written for it (see /work/notes/README-faithful.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Causes in the order a mismatch is attributed to one of them, with who deviates from WebGL.
+CAUSES: dict[str, str] = {
+    "global-init-uniform": "wgpu: a global initialised from a uniform (iTime...) reads 0 in naga",
+    "global-init-call": "wgpu: a global initialised by a function call is dropped by naga",
+    "comma-operator": "wgpu: naga keeps only the last side effect of `a = x, b = y;`",
+    "gl_FragCoord": "wgpu: gl_FragCoord is Vulkan's, y from the top (only fragCoord is flipped)",
+    "derivatives": "wgpu: dFdy has the opposite sign (its y-flip)",
+    "chained-assignment": "wgpu: naga loads the left side of `a *= a *= b` before the right",
+    "uninitialised-out": "harvest: an out parameter read before written is undefined in Mesa, 0 on WebGL",
+    "uninitialised-local": "harvest: a local read before written is undefined in Mesa, 0 on WebGL",
+    "sin-hash": "either: fract(sin(x) * big) hashes amplify last-bit differences in sin",
+}
+WGPU_SIDE = frozenset(name for name, text in CAUSES.items() if text.startswith("wgpu"))
+
+_TYPE = r"(?:float|int|uint|bool|[biu]?vec[234]|mat[234](?:x[234])?)"
+_CONSTRUCTORS = frozenset(
+    "float int uint bool vec2 vec3 vec4 ivec2 ivec3 ivec4 uvec2 uvec3 uvec4 bvec2 bvec3 bvec4 mat2 mat3 mat4".split()
+)
+_GLOBAL_WITH_INITIALISER = re.compile(
+    r"^(?:(?:highp|mediump|lowp)\s+)?(?:" + _TYPE + r"|[A-Z]\w*)(?:\[\d*\])?\s+\w+(?:\[\d*\])?\s*=(.*)$", re.S
+)
+_FOR_HEADER = re.compile(r"for\s*\([^;]*;[^;]*;[^)]*\)")
+_DECLARATION_START = re.compile(r"^(?:const\s+)?(?:(?:highp|mediump|lowp)\s+)?" + _TYPE + r"\b")
+_COMPOUND_NEXT = re.compile(r"\s*(?:\.\w+|\[[^\]]*\])?\s*[-+*/]=")
+
+
+def strip_comments_and_directives(code: str) -> str:
+    code = re.sub(r"/\*.*?\*/", " ", code, flags=re.S)
+    code = re.sub(r"//[^\n]*", "", code)
+    return "\n".join(line for line in code.split("\n") if not line.strip().startswith("#"))
+
+
+def _top_level_statements(code: str) -> list[str]:
+    depth, current, statements = 0, [], []
+    for char in code:
+        if char in "{}":
+            depth += 1 if char == "{" else -1
+            current = []
+        elif depth == 0:
+            if char == ";":
+                statements.append("".join(current).strip())
+                current = []
+            else:
+                current.append(char)
+    return statements
+
+
+def _has_comma_operator(code: str) -> bool:
+    """A statement (not a declaration) whose top-level comma is followed by an assignment."""
+    for statement in re.split(r"[;{}]", _FOR_HEADER.sub(" ", code)):
+        statement = statement.strip()
+        if _DECLARATION_START.match(statement) or statement.startswith("return"):
+            continue
+        depth, after_comma = 0, False
+        for index, char in enumerate(statement):
+            if char in "([":
+                depth += 1
+            elif char in ")]":
+                depth -= 1
+            elif char == "," and depth == 0:
+                after_comma = True
+            elif (after_comma and char == "=" and depth == 0 and statement[index + 1:index + 2] != "="
+                  and statement[index - 1:index] not in ("=", "!", "<", ">")):
+                return True
+    return False
+
+
+def _reads_out_colour_first(code: str) -> bool:
+    match = re.search(r"mainImage\s*\(\s*out\s+(?:\w+\s+)?vec4\s+(\w+)", code)
+    if not match:
+        return False
+    body = code[match.end():]
+    body = body[body.find("{"):]
+    first = re.search(r"\b" + re.escape(match.group(1)) + r"\b", body)
+    return bool(first and _COMPOUND_NEXT.match(body[first.end():]))
+
+
+def _reads_local_first(code: str) -> bool:
+    for declaration in re.finditer(r"\b" + _TYPE + r"\s+(\w+)\s*;", code):
+        following = code[declaration.end():]
+        first = re.search(r"\b" + re.escape(declaration.group(1)) + r"\b", following)
+        if first and _COMPOUND_NEXT.match(following[first.end():]):
+            return True
+    return False
+
+
+def likely_causes(code: str) -> list[str]:
+    """The CAUSES whose pattern appears in `code`, in CAUSES order."""
+    code = strip_comments_and_directives(code)
+    found: set[str] = set()
+    for statement in _top_level_statements(code):
+        match = _GLOBAL_WITH_INITIALISER.match(statement)
+        if match and not statement.startswith("const"):
+            expression = match.group(1)
+            if re.search(r"\bi[A-Z]\w*", expression):
+                found.add("global-init-uniform")
+            if any(name not in _CONSTRUCTORS for name in re.findall(r"\b(\w+)\s*\(", expression)):
+                found.add("global-init-call")
+    if _has_comma_operator(code):
+        found.add("comma-operator")
+    if "gl_FragCoord" in code:
+        found.add("gl_FragCoord")
+    if re.search(r"\bdFdy\b", code):
+        found.add("derivatives")
+    if re.search(r"[-+*/]=[^=;]*[-+*/]=", code):
+        found.add("chained-assignment")
+    if _reads_out_colour_first(code):
+        found.add("uninitialised-out")
+    if _reads_local_first(code):
+        found.add("uninitialised-local")
+    if re.search(r"fract\s*\([^;]*\bsin\s*\(", code):
+        found.add("sin-hash")
+    return [name for name in CAUSES if name in found]
