@@ -24,11 +24,12 @@ CAUSES: dict[str, str] = {
 WGPU_SIDE = frozenset(name for name, text in CAUSES.items() if text.startswith("wgpu"))
 
 _TYPE = r"(?:float|int|uint|bool|[biu]?vec[234]|mat[234](?:x[234])?)"
-_CONSTRUCTORS = frozenset(
-    "float int uint bool vec2 vec3 vec4 ivec2 ivec3 ivec4 uvec2 uvec3 uvec4 bvec2 bvec3 bvec4 mat2 mat3 mat4".split()
-)
+_CONSTRUCTORS = frozenset([
+    "float", "int", "uint", "bool", "vec2", "vec3", "vec4", "ivec2", "ivec3", "ivec4",
+    "uvec2", "uvec3", "uvec4", "bvec2", "bvec3", "bvec4", "mat2", "mat3", "mat4",
+])
 _GLOBAL_WITH_INITIALISER = re.compile(
-    r"^(?:(?:highp|mediump|lowp)\s+)?(?:" + _TYPE + r"|[A-Z]\w*)(?:\[\d*\])?\s+\w+(?:\[\d*\])?\s*=(.*)$", re.S
+    r"^(?:(?:highp|mediump|lowp)\s+)?(?:" + _TYPE + r"|[A-Z]\w*)(?:\[\d*\])?\s+\w+(?:\[\d*\])?\s*=(.*)$", re.DOTALL
 )
 _FOR_HEADER = re.compile(r"for\s*\([^;]*;[^;]*;[^)]*\)")
 _DECLARATION_START = re.compile(r"^(?:const\s+)?(?:(?:highp|mediump|lowp)\s+)?" + _TYPE + r"\b")
@@ -36,7 +37,7 @@ _COMPOUND_NEXT = re.compile(r"\s*(?:\.\w+|\[[^\]]*\])?\s*[-+*/]=")
 
 
 def strip_comments_and_directives(code: str) -> str:
-    code = re.sub(r"/\*.*?\*/", " ", code, flags=re.S)
+    code = re.sub(r"/\*.*?\*/", " ", code, flags=re.DOTALL)
     code = re.sub(r"//[^\n]*", "", code)
     return "\n".join(line for line in code.split("\n") if not line.strip().startswith("#"))
 

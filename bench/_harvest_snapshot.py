@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from renderer.context import create_context  # noqa: E402
-from renderer.dialects import wrap  # noqa: E402
-from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
-from renderer.program import CompiledProgram, ProgramError, link, preflight  # noqa: E402
+from renderer.context import create_context
+from renderer.dialects import wrap
+from renderer.jobs import FrameSpec, ProgramSource
+from renderer.program import CompiledProgram, ProgramError, link, preflight
 
 SIZE = int(os.environ.get("FAITHFUL_SIZE", "128"))
 # wgpu-shadertoy's snapshot(): these differ from harvest's website-like defaults (1/60 s, a fixed date).

@@ -17,8 +17,8 @@ import sys
 
 os.environ.setdefault("WGPU_FORCE_OFFSCREEN", "true")
 
-import numpy as np  # noqa: E402
-from wgpu_shadertoy import Shadertoy  # noqa: E402
+import numpy as np
+from wgpu_shadertoy import Shadertoy
 
 TIME_S = 1.37
 SIZE = int(os.environ.get("FAITHFUL_SIZE", "128"))

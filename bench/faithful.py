@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import os
 import queue
@@ -191,7 +192,7 @@ def earlier_mismatches(results: Path) -> set[str]:
 
 
 def load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def print_causes(programs: list[SampleProgram], comparisons: list[Comparison]) -> None:
@@ -231,7 +232,7 @@ def print_report(programs: list[SampleProgram], harvest: dict[str, Outcome], wgp
     print("MAD distribution: " + ", ".join(
         f"{p}th pct {np.percentile(mads, p):.2f}" for p in (50, 75, 90, 95, 99)))
     edges = (0.0,) + MAD_BUCKETS + (float("inf"),)
-    for low, high in zip(edges, edges[1:]):
+    for low, high in itertools.pairwise(edges):
         count = int(((mads > low) & (mads <= high)).sum()) + (int((mads == 0).sum()) if low == 0 else 0)
         label = f"({low:g}, {high:g}]" if low > 0 else f"[0, {high:g}]"
         print(f"  MAD {label:>12}: {count:5d}  {'#' * round(60 * count / max(1, both))}")
