@@ -12,7 +12,7 @@ import re
 # Causes in the order a mismatch is attributed to one of them, with who deviates from WebGL.
 CAUSES: dict[str, str] = {
     "global-init-uniform": "wgpu: a global initialised from a uniform (iTime...) reads 0 in naga",
-    "global-init-call": "wgpu: a global initialised by a function call is dropped by naga",
+    "global-init-call": "wgpu: a global initialised by a function call or from another global is 0 in naga",
     "comma-operator": "wgpu: naga keeps only the last side effect of `a = x, b = y;`",
     "gl_FragCoord": "wgpu: gl_FragCoord is Vulkan's, y from the top (only fragCoord is flipped)",
     "derivatives": "wgpu: dFdy has the opposite sign (its y-flip)",
@@ -100,6 +100,7 @@ def likely_causes(code: str) -> list[str]:
     """The CAUSES whose pattern appears in `code`, in CAUSES order."""
     code = strip_comments_and_directives(code)
     found: set[str] = set()
+    variable_globals: set[str] = set()
     for statement in _top_level_statements(code):
         match = _GLOBAL_WITH_INITIALISER.match(statement)
         if match and not statement.startswith("const"):
@@ -108,6 +109,12 @@ def likely_causes(code: str) -> list[str]:
                 found.add("global-init-uniform")
             if any(name not in _CONSTRUCTORS for name in re.findall(r"\b(\w+)\s*\(", expression)):
                 found.add("global-init-call")
+            if set(re.findall(r"\b([A-Za-z_]\w*)\b", expression)) & variable_globals:
+                found.add("global-init-call")
+        declared = _DECLARATION_START.match(statement)
+        if declared and not statement.startswith("const"):
+            # Names declared here, read by later initialisers (a same-statement reference is rare).
+            variable_globals.update(re.findall(r"(?:^|,)\s*(\w+)\s*(?:=|,|$|\[)", statement[declared.end():]))
     if _has_comma_operator(code):
         found.add("comma-operator")
     if "gl_FragCoord" in code:
