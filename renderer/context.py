@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import moderngl
 
 from harvester.errors import HarvestError
@@ -13,9 +15,12 @@ REQUIRED_GL_VERSION = 330
 def create_context(device_index: int | None = None) -> moderngl.Context:
     """A standalone EGL context (llvmpipe on a CPU machine, the GPU `device_index` on a GPU machine).
 
-    Sets nothing process-wide: callers that want a single-threaded llvmpipe or a shader cache set
-    `LP_NUM_THREADS` / `MESA_SHADER_CACHE_DIR` in the environment before calling.
+    Callers that want a single-threaded llvmpipe or a shader cache set `LP_NUM_THREADS` /
+    `MESA_SHADER_CACHE_DIR` in the environment before calling.
     """
+    # WebGL zero-initialises every variable; Mesa leaves them undefined and llvmpipe then draws
+    # garbage that changes between runs. Mesa reads this driconf option when the display opens.
+    os.environ.setdefault("glsl_zero_init", "true")
     options: dict[str, object] = {"backend": "egl", "require": REQUIRED_GL_VERSION}
     if device_index is not None:
         options["device_index"] = device_index

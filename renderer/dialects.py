@@ -69,8 +69,11 @@ def sanitize(code: str) -> str:
     return _INCLUDE.sub("#error include", code)
 
 
+_OUT_PARAMETER = re.compile(r"([(,]\s*)out(\s)")
+
+
 def clean_user_code(code: str) -> CleanCode:
-    """Blank out `#version` and `#extension` lines; the wrapper re-emits them at the top.
+    """Blank out `#version` and `#extension` lines (the wrapper re-emits them) and make `out` parameters `inout`.
 
     Both directives are only legal before any code, and the wrapper's own declarations come
     first, so they cannot stay where the user wrote them. Blanking (not deleting) keeps line
@@ -86,6 +89,10 @@ def clean_user_code(code: str) -> CleanCode:
             extensions.append(name)
     code = _VERSION_LINE.sub("", code)
     code = _EXTENSION_LINE.sub("", code)
+    # Mesa's zero-init does not reach `out` parameters, which GLSL leaves undefined; as `inout` they
+    # start from the caller's (zeroed) value, as in WebGL. A program that reads `fragColor` before
+    # writing it (`f += ...` in golfed code) then starts from the wrapper's opaque black.
+    code = _OUT_PARAMETER.sub(r"\1inout\2", code)
     return CleanCode(code=code, version=version, extensions=tuple(extensions))
 
 

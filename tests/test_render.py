@@ -54,6 +54,28 @@ def test_render_is_deterministic_and_reusable(gl_context):
     assert bigger.shape == (32, 96, 3)
 
 
+UNINITIALISED = """
+float hits;
+void shade(out vec3 colour, float x) { if (x > 2.0) colour = vec3(1.0); }
+void mainImage(out vec4 f, in vec2 p) {
+    vec3 acc;
+    acc += 0.25;
+    hits += 0.5;
+    vec3 untouched;
+    shade(untouched, 0.0);
+    f += vec4(acc.x, hits, 0.0, 0.0) + vec4(untouched, 0.0);
+}
+"""
+
+
+def test_unwritten_variables_start_at_zero_as_in_webgl(gl_context):
+    program = compile_program(gl_context, ProgramSource("shadertoy", UNINITIALISED))
+    pixels = program.render(FrameSpec(time=1.0), 16, 8)
+    program.release()
+    # Locals, globals and out parameters start at zero; mainImage's colour starts opaque black.
+    assert (pixels == np.array([64, 128, 0], np.uint8)).all()
+
+
 def test_render_job_is_deterministic(gl_context):
     frames = frame_specs("test:deterministic:0", 3, 32, 32)
     job = RenderJob(key=1, program=ProgramSource("shadertoy", ANIMATED), frames=frames, width=32, height=32, keep_frames=True)
