@@ -63,7 +63,7 @@ def quickstart(
     checkpoint: Path | None = None
     if pretrain_steps > 0:
         if importlib.util.find_spec("torch") is None:
-            console.print("[yellow]skipping pretraining: torch is not installed (pip install 'harvest[train]')[/]")
+            console.print("[yellow]skipping pretraining: torch is not installed (pip install 'harvest\\[train]')[/]")
         else:
             run_dir = folder / "runs" / f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}"
             _invoke(["pretrain", "--data", str(export_dir), "--out", str(run_dir), "--method", method,
