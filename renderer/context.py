@@ -21,6 +21,8 @@ def create_context(device_index: int | None = None) -> moderngl.Context:
     # WebGL zero-initialises every variable; Mesa leaves them undefined and llvmpipe then draws
     # garbage that changes between runs. Mesa reads this driconf option when the display opens.
     os.environ.setdefault("glsl_zero_init", "true")
+    # Without "silent" Mesa tells stderr about every option overridden from the environment.
+    os.environ.setdefault("MESA_DEBUG", "silent")
     options: dict[str, object] = {"backend": "egl", "require": REQUIRED_GL_VERSION}
     if device_index is not None:
         options["device_index"] = device_index
