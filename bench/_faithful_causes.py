@@ -2,7 +2,7 @@
 
 Pattern heuristics over comment-stripped code (no parser): good enough to sort a few hundred
 mismatches into the known causes for bench/faithful.py, not to judge a single program. Each cause
-below was confirmed on a minimal program written for it (see /work/notes/README-faithful.md).
+below was confirmed on a minimal program written for it (see the README, "Faithfulness").
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ CAUSES: dict[str, str] = {
     "gl_FragCoord": "wgpu: gl_FragCoord is Vulkan's, y from the top (only fragCoord is flipped)",
     "derivatives": "wgpu: dFdy has the opposite sign (its y-flip)",
     "chained-assignment": "wgpu: naga loads the left side of `a *= a *= b` before the right",
-    "uninitialised-out": "harvest: an out parameter read before written is undefined in Mesa, 0 on WebGL",
-    "uninitialised-local": "harvest: a local read before written is undefined in Mesa, 0 on WebGL",
+    "uninitialised-out": "an out parameter read before written (both sides start it at 0 since renderer 2)",
+    "uninitialised-local": "a local read before written (both sides start it at 0 since renderer 2)",
     "sin-hash": "either: fract(sin(x) * big) hashes amplify last-bit differences in sin",
 }
 WGPU_SIDE = frozenset(name for name, text in CAUSES.items() if text.startswith("wgpu"))

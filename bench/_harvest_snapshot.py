@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -27,12 +26,6 @@ SIZE = int(os.environ.get("FAITHFUL_SIZE", "128"))
 FRAME = FrameSpec(time=1.37, mouse=(0.0, 0.0, 0.0, 0.0), frame=0)
 WGPU_TIME_DELTA = 0.167
 WGPU_DATE = (0.0, 0.0, 0.0, 0.0)
-# FAITHFUL_ZERO_INIT=1 tries the fix proposed in README-faithful.md: WebGL (ANGLE) zero-initialises
-# locals and out parameters, Mesa leaves them undefined. The parent sets Mesa's `glsl_zero_init` (locals
-# and globals); here every `out` parameter becomes `inout`, so it starts from the caller's (initialised)
-# value: mainImage's colour from the wrapper's vec4(0, 0, 0, 1).
-ZERO_INIT = os.environ.get("FAITHFUL_ZERO_INIT") == "1"
-_OUT_PARAMETER = re.compile(r"([(,]\s*)out(\s)")
 
 
 class WgpuUniformsProgram(CompiledProgram):
@@ -54,7 +47,7 @@ def main() -> int:
     ctx = create_context()
     for line in sys.stdin:
         request = json.loads(line)
-        code = _OUT_PARAMETER.sub(r"\1inout\2", request["code"]) if ZERO_INIT else request["code"]
+        code = request["code"]
         try:
             program = compile_matching(ctx, ProgramSource("shadertoy", code))
             try:

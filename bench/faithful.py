@@ -7,7 +7,7 @@ with wgpu-shadertoy (naga's GLSL front end, Vulkan on Mesa lavapipe), and compar
 A program matches when the mean absolute difference (0-255 scale, over every pixel and channel) is
 at most 3; the target is >= 90 % of the programs that both render.
 
-wgpu-shadertoy lives in its own venv (see /work/notes/README-faithful.md for the setup); its python
+wgpu-shadertoy lives in its own venv (see the README, "Faithfulness", for the setup); its python
 is `--wgpu-python`, else $HARVEST_WGPU_PYTHON, else /opt/wgpu-venv/bin/python. Each renderer runs
 in its own subprocess (bench/_harvest_snapshot.py, bench/_wgpu_snapshot.py), killed and restarted
 when a program exceeds `--timeout`. Skips (exit 0) when the shared samples or that python are absent.
@@ -258,8 +258,6 @@ def main() -> int:
     parser.add_argument("--worst", type=int, default=10)
     parser.add_argument("--only-mismatches", type=Path, metavar="RESULTS_JSONL",
                         help="rerun only the programs over MAD 3 in an earlier run's results.jsonl")
-    parser.add_argument("--zero-init", action="store_true",
-                        help="harvest side: try the proposed zero-initialisation fix (see README-faithful.md)")
     args = parser.parse_args()
 
     samples = SHARED / "samples" / "shadertoy-flat"
@@ -277,8 +275,7 @@ def main() -> int:
     elif not args.all and args.programs < len(programs):
         programs = sorted(random.Random(0).sample(programs, args.programs), key=lambda p: p.id)
     print(f"{len(programs)} single-pass programs without inputs, {SIZE}x{SIZE}, time 1.37 s, mouse 0, "
-          f"iFrame 0, iTimeDelta 0.167, iDate 0; timeout {args.timeout:g} s"
-          + ("; harvest side with the proposed zero-initialisation fix" if args.zero_init else ""))
+          f"iFrame 0, iTimeDelta 0.167, iDate 0; timeout {args.timeout:g} s")
     print(f"load before: {load()}")
 
     args.png_dir.mkdir(parents=True, exist_ok=True)
@@ -289,9 +286,8 @@ def main() -> int:
         # One single-threaded rasteriser per renderer: the two run side by side on the 2 cores.
         env = dict(os.environ, LP_NUM_THREADS="1", WGPU_FORCE_OFFSCREEN="true", FAITHFUL_SIZE=str(SIZE),
                    MESA_SHADER_CACHE_DIR=str(args.png_dir / "mesa-cache"))
-        harvest_env = dict(env, FAITHFUL_ZERO_INIT="1", glsl_zero_init="true") if args.zero_init else env
         servers = {
-            "harvest": SnapshotServer("harvest", [sys.executable, str(REPO / "bench" / "_harvest_snapshot.py")], harvest_env, args.timeout),
+            "harvest": SnapshotServer("harvest", [sys.executable, str(REPO / "bench" / "_harvest_snapshot.py")], env, args.timeout),
             "wgpu": SnapshotServer("wgpu", [args.wgpu_python, str(REPO / "bench" / "_wgpu_snapshot.py")], env, args.timeout),
         }
         try:

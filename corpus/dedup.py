@@ -19,10 +19,10 @@ Definitions (also in README, "Near duplicates"):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import imagehash
 import numpy as np
@@ -149,9 +149,9 @@ class Candidate:
 
 
 def _representative_order(candidate: Candidate) -> tuple:
-    published = candidate.published_at or datetime.max.replace(tzinfo=timezone.utc)
+    published = candidate.published_at or datetime.max.replace(tzinfo=UTC)
     if published.tzinfo is None:
-        published = published.replace(tzinfo=timezone.utc)
+        published = published.replace(tzinfo=UTC)
     return (not candidate.ok, -(candidate.likes or 0), published, candidate.program_id)
 
 

@@ -16,9 +16,9 @@ import re
 import shutil
 import tarfile
 import tempfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image
 from sqlmodel import select

@@ -118,7 +118,7 @@ class SampleMetadata:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
-    def from_json(cls, data: dict) -> "SampleMetadata":
+    def from_json(cls, data: dict) -> SampleMetadata:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**known)
 

@@ -12,7 +12,14 @@ from enum import StrEnum
 
 from sqlmodel import Session, select
 
-from corpus.models import CrawlCursor, CrawlFailure, CrawlRun, Program, ProgramPass, utcnow
+from corpus.models import (
+    CrawlCursor,
+    CrawlFailure,
+    CrawlRun,
+    Program,
+    ProgramPass,
+    utcnow,
+)
 from corpus.normalize import code_hash, sniff_dialect
 from harvester.records import FetchedProgram, FetchFailure
 

@@ -3,7 +3,7 @@ these models must match them (tests/test_catalog.py checks that they do)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     """Aware UTC now: sqlmodel refuses naive datetimes."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Program(SQLModel, table=True):

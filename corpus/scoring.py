@@ -30,9 +30,9 @@ Definitions (also in README, "Scores"):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sqlmodel import Session, select
 

@@ -11,16 +11,31 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlmodel import Session
 
 from corpus.db import Catalog
-from corpus.ingest import IngestOutcome, ingest_program, known_source_ids, load_cursor, record_failure, save_cursor, start_run
+from corpus.ingest import (
+    IngestOutcome,
+    ingest_program,
+    known_source_ids,
+    load_cursor,
+    record_failure,
+    save_cursor,
+    start_run,
+)
 from corpus.models import CrawlRun, utcnow
 from harvester.errors import HarvestError
 from harvester.records import FetchedProgram, FetchFailure

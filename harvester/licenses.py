@@ -160,27 +160,27 @@ _CC_LONG = re.compile(
     re.IGNORECASE,
 )
 _SIMPLE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bCC0\b|creativecommons\.org/publicdomain/zero|creative\s+commons\s+zero", re.I), "CC0-1.0"),
-    (re.compile(r"\bunlicense\b|free and unencumbered software released into the public domain", re.I), "Unlicense"),
+    (re.compile(r"\bCC0\b|creativecommons\.org/publicdomain/zero|creative\s+commons\s+zero", re.IGNORECASE), "CC0-1.0"),
+    (re.compile(r"\bunlicense\b|free and unencumbered software released into the public domain", re.IGNORECASE), "Unlicense"),
     (re.compile(r"\bMIT[\s-]+licen[sc]e\b|\blicen[sc]ed?\s+under\s+(?:the\s+)?MIT\b|\bMIT\s+licensed\b|"
-                r"\blicen[sc]e\s*[:=]?\s*MIT\b|permission is hereby granted,? free of charge", re.I), "MIT"),
-    (re.compile(r"apache[\s-]+licen[sc]e,?\s*(?:version\s*)?2(?:\.0)?|\bapache[\s-]2\.0\b", re.I), "Apache-2.0"),
-    (re.compile(r"\bBSD[\s-]*3[\s-]*clause\b|\b3[\s-]*clause[\s-]*BSD\b|\bnew\s+BSD\b", re.I), "BSD-3-Clause"),
-    (re.compile(r"\bBSD[\s-]*2[\s-]*clause\b|\b2[\s-]*clause[\s-]*BSD\b|\bsimplified\s+BSD\b", re.I), "BSD-2-Clause"),
-    (re.compile(r"\bWTFPL\b|do what the f\S* you want to public licen", re.I), "WTFPL"),
-    (re.compile(r"\bAGPL[\s-]*v?3|GNU\s+Affero\s+General\s+Public\s+Licen[sc]e", re.I), "AGPL-3.0"),
-    (re.compile(r"\bLGPL[\s-]*v?3|GNU\s+Lesser\s+General\s+Public\s+Licen[sc]e", re.I), "LGPL-3.0"),
-    (re.compile(r"\bGPL[\s-]*v?3|GNU\s+General\s+Public\s+Licen[sc]e,?\s+version\s+3", re.I), "GPL-3.0"),
-    (re.compile(r"\bGPL[\s-]*v?2|GNU\s+General\s+Public\s+Licen[sc]e,?\s+version\s+2", re.I), "GPL-2.0"),
-    (re.compile(r"\bMozilla\s+Public\s+Licen[sc]e,?\s+v?(?:ersion\s+)?2\.0|\bMPL[\s-]*2\.0", re.I), "MPL-2.0"),
-    (re.compile(r"\bISC\s+licen[sc]e\b", re.I), "ISC"),
-    (re.compile(r"\b(?:BSD[\s-]+licen[sc]ed?\b|(?:under|released\s+under)\s+(?:the\s+|a\s+)?BSD\b)", re.I), "BSD-3-Clause"),
+                r"\blicen[sc]e\s*[:=]?\s*MIT\b|permission is hereby granted,? free of charge", re.IGNORECASE), "MIT"),
+    (re.compile(r"apache[\s-]+licen[sc]e,?\s*(?:version\s*)?2(?:\.0)?|\bapache[\s-]2\.0\b", re.IGNORECASE), "Apache-2.0"),
+    (re.compile(r"\bBSD[\s-]*3[\s-]*clause\b|\b3[\s-]*clause[\s-]*BSD\b|\bnew\s+BSD\b", re.IGNORECASE), "BSD-3-Clause"),
+    (re.compile(r"\bBSD[\s-]*2[\s-]*clause\b|\b2[\s-]*clause[\s-]*BSD\b|\bsimplified\s+BSD\b", re.IGNORECASE), "BSD-2-Clause"),
+    (re.compile(r"\bWTFPL\b|do what the f\S* you want to public licen", re.IGNORECASE), "WTFPL"),
+    (re.compile(r"\bAGPL[\s-]*v?3|GNU\s+Affero\s+General\s+Public\s+Licen[sc]e", re.IGNORECASE), "AGPL-3.0"),
+    (re.compile(r"\bLGPL[\s-]*v?3|GNU\s+Lesser\s+General\s+Public\s+Licen[sc]e", re.IGNORECASE), "LGPL-3.0"),
+    (re.compile(r"\bGPL[\s-]*v?3|GNU\s+General\s+Public\s+Licen[sc]e,?\s+version\s+3", re.IGNORECASE), "GPL-3.0"),
+    (re.compile(r"\bGPL[\s-]*v?2|GNU\s+General\s+Public\s+Licen[sc]e,?\s+version\s+2", re.IGNORECASE), "GPL-2.0"),
+    (re.compile(r"\bMozilla\s+Public\s+Licen[sc]e,?\s+v?(?:ersion\s+)?2\.0|\bMPL[\s-]*2\.0", re.IGNORECASE), "MPL-2.0"),
+    (re.compile(r"\bISC\s+licen[sc]e\b", re.IGNORECASE), "ISC"),
+    (re.compile(r"\b(?:BSD[\s-]+licen[sc]ed?\b|(?:under|released\s+under)\s+(?:the\s+|a\s+)?BSD\b)", re.IGNORECASE), "BSD-3-Clause"),
     (re.compile(r"\b(?:in(?:to)?\s+(?:the\s+)?public\s+domain|public[\s-]+domain\s+(?:code|dedication|licen[sc]e))\b"
-                r"|\blicen[sc]e\s*[:=]?\s*public[\s-]+domain|^[\s/*]*public[\s-]+domain\b", re.I | re.M), PUBLIC_DOMAIN),
+                r"|\blicen[sc]e\s*[:=]?\s*public[\s-]+domain|^[\s/*]*public[\s-]+domain\b", re.IGNORECASE | re.MULTILINE), PUBLIC_DOMAIN),
 ]
-_SPDX_TAG = re.compile(r"SPDX-License-Identifier:\s*([^\n*]+)", re.I)
-_BSD_BODY = re.compile(r"redistribution and use in source and binary forms", re.I)
-_BSD_THIRD = re.compile(r"neither the name", re.I)
+_SPDX_TAG = re.compile(r"SPDX-License-Identifier:\s*([^\n*]+)", re.IGNORECASE)
+_BSD_BODY = re.compile(r"redistribution and use in source and binary forms", re.IGNORECASE)
+_BSD_THIRD = re.compile(r"neither the name", re.IGNORECASE)
 
 
 def _cc_id(nc: bool, nd: bool, sa: bool, version: str | None) -> str:

@@ -12,10 +12,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -26,7 +26,14 @@ from corpus.export_format import ExportedProgram
 from harvester.errors import HarvestError
 from pretrain import augment as aug
 from pretrain.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_atomic
-from pretrain.data import LiveBatch, LiveDataConfig, LiveRenders, RenderBackend, gl_backend, live_loader
+from pretrain.data import (
+    LiveBatch,
+    LiveDataConfig,
+    LiveRenders,
+    RenderBackend,
+    gl_backend,
+    live_loader,
+)
 from pretrain.distributed import DistEnv, barrier, broadcast_value
 from pretrain.models import ARCHS, BackboneSpec, build_backbone
 from pretrain.objectives import MocoConfig, MocoObjective, SupervisedObjective
@@ -81,7 +88,7 @@ class PretrainConfig:
             raise HarvestError("--workers cannot be negative")
 
     @classmethod
-    def from_json(cls, data: dict) -> "PretrainConfig":
+    def from_json(cls, data: dict) -> PretrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

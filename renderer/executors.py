@@ -17,9 +17,10 @@ import os
 import resource
 import signal
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from harvester.errors import HarvestError
 from renderer.jobs import RenderJob, RenderResult, Verdict
@@ -41,7 +42,7 @@ class Executor(Protocol):
         """Stop every worker; safe to call twice."""
         ...
 
-    def __enter__(self) -> "Executor": ...
+    def __enter__(self) -> Executor: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
 
@@ -178,7 +179,7 @@ class LocalExecutor:
         self._start_failures = 0
         self.respawns = 0
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

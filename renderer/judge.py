@@ -12,8 +12,8 @@ than ANIMATED_MIN_MEAN_DIFF (0.5 of 255) over all channels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -21,7 +21,7 @@ MAX_REASON_CHARS = 500
 # A full-screen triangle: covers the viewport with one primitive (no diagonal seam).
 _TRIANGLE = np.array([-1.0, -1.0, 3.0, -1.0, -1.0, 3.0], dtype="f4").tobytes()
 _MESSAGE = re.compile(r"^(\d+):(\d+)\(\d+\): (?:preprocessor )?error: (.*)$", re.MULTILINE)
-_TEXTURES: "weakref.WeakKeyDictionary[moderngl.Context, ChannelTextures]" = weakref.WeakKeyDictionary()
+_TEXTURES: weakref.WeakKeyDictionary[moderngl.Context, ChannelTextures] = weakref.WeakKeyDictionary()
 
 
 class ProgramError(Exception):

@@ -18,12 +18,18 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from harvester.errors import HarvestError
-from renderer.executors import MAX_START_FAILURES, START_TIMEOUT_S, WorkerSettings, worker_environment
+from renderer.executors import (
+    MAX_START_FAILURES,
+    START_TIMEOUT_S,
+    WorkerSettings,
+    worker_environment,
+)
 from renderer.jobs import RenderJob, RenderResult, Verdict
 
 if TYPE_CHECKING:
@@ -38,7 +44,7 @@ POLL_S = 1.0
 log = logging.getLogger(__name__)
 
 
-def import_ray() -> "ModuleType":
+def import_ray() -> ModuleType:
     """The `ray` module, or a one-line error saying how to install it."""
     try:
         import ray
@@ -122,7 +128,7 @@ def _death_reason(error: BaseException) -> str:
 _WORKER_DIED = "A worker died or was killed while executing a task"
 
 
-def _quiet_worker_death_notices(ray_worker_module: "ModuleType") -> None:
+def _quiet_worker_death_notices(ray_worker_module: ModuleType) -> None:
     """Send Ray's paragraph about each dead worker to the log instead of the user's terminal.
 
     A crashing program kills its actor by design; the job's `crash` verdict already says so, and
@@ -275,7 +281,7 @@ class RayExecutor:
 
     # --- running jobs --------------------------------------------------------------------------
 
-    def __enter__(self) -> "RayExecutor":
+    def __enter__(self) -> RayExecutor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

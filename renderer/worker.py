@@ -6,8 +6,8 @@ import time
 
 import moderngl
 
-from renderer.jobs import FrameSpec, RenderJob, RenderResult, Verdict
 from renderer.images import png_bytes
+from renderer.jobs import FrameSpec, RenderJob, RenderResult
 from renderer.judge import judge
 from renderer.program import ProgramError, compile_program
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlmodel import select
@@ -76,7 +76,7 @@ def test_image_signatures_and_pairs():
 
 
 def test_representative_is_ok_then_most_liked_then_oldest():
-    early, late = datetime(2014, 1, 1, tzinfo=timezone.utc), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    early, late = datetime(2014, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC)
     candidates = {
         1: Candidate(1, ok=False, likes=500, published_at=early),  # broken: never the representative
         2: Candidate(2, ok=True, likes=10, published_at=late),

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 import webdataset as wds
-from sqlmodel import select
 from typer.testing import CliRunner
 
 from corpus.export import ExportOptions, export_catalog
 from corpus.export_format import read_export
-from corpus.models import Program, Score
+from corpus.models import Score
 from harvester.cli import app
 from harvester.errors import HarvestError
 from renderer.executor_spec import ExecutorSpec
@@ -21,7 +19,6 @@ from renderer.executors import make_executor
 from renderer.jobs import FrameSpec, RenderJob
 from tests.test_export_programs import (
     ANIMATED,
-    BLANK,
     COLOURFUL_STATIC,
     GREY_STRIPES,
     STATIC_GRADIENT,

@@ -3,7 +3,7 @@ as validated rows. No tests here."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from corpus.ingest import ingest_program
 from corpus.models import Validation
@@ -41,7 +41,7 @@ def fetched(source_id: str, code: str, *, title: str = "", license: str = "CC0-1
     return FetchedProgram(
         source=source, source_id=source_id, url=f"https://example.org/view/{source_id}", title=title or source_id,
         author=author, passes=[FetchedPass("image", code)], license=license, likes=likes,
-        published_at=published or datetime(2020, 1, 1, tzinfo=timezone.utc),
+        published_at=published or datetime(2020, 1, 1, tzinfo=UTC),
     )
 
 

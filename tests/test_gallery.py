@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -13,8 +14,6 @@ from harvester.cli import app
 from harvester.errors import HarvestError
 from renderer.images import png_bytes
 from tests.test_export_programs import add_program
-
-import numpy as np
 
 
 def test_gallery_groups_escapes_and_embeds(catalog, tmp_path):

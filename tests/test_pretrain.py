@@ -16,10 +16,10 @@ from typer.testing import CliRunner  # noqa: E402
 from corpus.export_format import MANIFEST_NAME, read_export  # noqa: E402
 from harvester.cli import app  # noqa: E402
 from harvester.errors import HarvestError  # noqa: E402
-from tests.cli import harvest  # noqa: E402
 from pretrain.data import LiveDataConfig, LiveRenders, ProgramPool, live_loader  # noqa: E402
 from pretrain.distributed import DistEnv  # noqa: E402
 from pretrain.train import PretrainConfig, build_objective, make_views, run_pretraining  # noqa: E402
+from tests.cli import harvest  # noqa: E402
 
 PATTERN = """
 void mainImage(out vec4 color, in vec2 coord) {

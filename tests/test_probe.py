@@ -14,9 +14,10 @@ from typer.testing import CliRunner  # noqa: E402
 
 from harvester.cli import app  # noqa: E402
 from harvester.errors import HarvestError  # noqa: E402
-from tests.cli import harvest  # noqa: E402
 from pretrain.models import BackboneSpec, build_backbone  # noqa: E402
 from pretrain.probe import load_probe_data, run_probe  # noqa: E402
+from tests.cli import harvest  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -82,7 +82,7 @@ def test_folder_of_every_format(catalog, dumps):
     flat = rows["flatA"]
     assert (flat.source, flat.url) == ("shadertoy", "https://www.shadertoy.com/view/flatA")
     assert (flat.license, flat.license_origin, flat.buffer_passes) == ("CC-BY-NC-SA-3.0", "declared", 1)
-    assert flat.published_at.replace(tzinfo=timezone.utc) == datetime.fromtimestamp(1393353675, tz=timezone.utc)
+    assert flat.published_at.replace(tzinfo=UTC) == datetime.fromtimestamp(1393353675, tz=UTC)
     assert (flat.likes, flat.views, flat.author, flat.tags) == (4, 40, "flatter", ["a"])
     flat_passes = {p.kind: p for p in passes_of(catalog, flat.id)}
     assert set(flat_passes) == {"image", "buffer_a"}

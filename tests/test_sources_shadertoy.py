@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_crawl_ingests_programs_with_passes_inputs_and_licence(catalog, api):
     plain = rows["id001"]
     assert plain.source == "shadertoy" and plain.url == f"{api.url}/view/id001"
     assert (plain.license, plain.license_origin) == ("CC-BY-NC-SA-3.0", "source-default")
-    assert plain.published_at.replace(tzinfo=timezone.utc).year == 2014 and plain.author == "someone"
+    assert plain.published_at.replace(tzinfo=UTC).year == 2014 and plain.author == "someone"
     multi = rows["buf001"]
     assert (multi.license, multi.license_origin, multi.buffer_passes) == ("MIT", "detected", 1)
     passes = {p.kind: p for p in passes_of(catalog, multi.id)}

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from harvester.cli_common import DbOption, console
@@ -50,7 +56,12 @@ def pretrain(
     from pretrain.distributed import broadcast_value, init_distributed, shutdown
     from pretrain.programs import choose_programs, load_programs
     from pretrain.train import (
-        PretrainConfig, machine_defaults, new_run_dir, read_run_config, resolved_config, run_pretraining,
+        PretrainConfig,
+        machine_defaults,
+        new_run_dir,
+        read_run_config,
+        resolved_config,
+        run_pretraining,
     )
 
     if resume and out is None:

@@ -8,10 +8,11 @@ interrupted crawl resumes after the last item that was committed. Sources know n
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 from harvester.errors import HarvestError
 from harvester.records import FetchedProgram, FetchFailure
@@ -73,7 +74,7 @@ def unix_seconds_to_utc(value: object) -> datetime | None:
     if seconds <= 0:
         return None
     try:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -12,10 +12,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from corpus.normalize import looks_like_fragment_program
@@ -146,7 +146,7 @@ class GitSource:
         commit = self._sync()
         root = self.checkout
         head_author, head_date = _git("log", "-1", "--format=%an%x00%ct", cwd=root).strip().split("\x00")
-        published = datetime.fromtimestamp(int(head_date), tz=timezone.utc)
+        published = datetime.fromtimestamp(int(head_date), tz=UTC)
         owner = self._owner(head_author)
         repo_license = self._repo_license(root)
         files = self._program_files(root)

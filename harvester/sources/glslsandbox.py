@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import urllib.robotparser
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -17,7 +17,13 @@ from selectolax.lexbor import LexborHTMLParser
 from harvester.http import HttpConnectError, HttpError, HttpStatusError, PoliteClient
 from harvester.licenses import UNKNOWN, detect_license
 from harvester.records import FetchedPass, FetchedProgram, FetchFailure
-from harvester.sources.base import AlreadyKnown, SourceItem, SourceUnavailable, WantedFn, fetch_in_order
+from harvester.sources.base import (
+    AlreadyKnown,
+    SourceItem,
+    SourceUnavailable,
+    WantedFn,
+    fetch_in_order,
+)
 
 NAME = "glslsandbox"
 DEFAULT_BASE_URL = "https://glslsandbox.com"

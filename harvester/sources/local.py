@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from corpus.normalize import looks_like_fragment_program
 from harvester.licenses import UNKNOWN, detect_license
 from harvester.records import FetchedPass, FetchedProgram, FetchFailure
-from harvester.sources.base import AlreadyKnown, RecordError, SourceItem, SourceUnavailable, WantedFn
+from harvester.sources.base import (
+    AlreadyKnown,
+    RecordError,
+    SourceItem,
+    SourceUnavailable,
+    WantedFn,
+)
 from harvester.sources.shadertoy_format import program_from_flat, program_from_shader
 
 NAME = "local"

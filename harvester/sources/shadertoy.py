@@ -9,11 +9,17 @@ challenge today, which we name as such.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 from urllib.parse import quote
 
-from harvester.http import HttpConnectError, HttpError, HttpStatusError, NotJson, PoliteClient
+from harvester.http import (
+    HttpConnectError,
+    HttpError,
+    HttpStatusError,
+    NotJson,
+    PoliteClient,
+)
 from harvester.records import FetchedProgram, FetchFailure
 from harvester.sources.base import (
     AlreadyKnown,
@@ -23,7 +29,11 @@ from harvester.sources.base import (
     WantedFn,
     fetch_in_order,
 )
-from harvester.sources.shadertoy_format import CATALOG_SOURCE, DEFAULT_BASE_URL, program_from_shader
+from harvester.sources.shadertoy_format import (
+    CATALOG_SOURCE,
+    DEFAULT_BASE_URL,
+    program_from_shader,
+)
 
 NAME = "shadertoy-public"
 QUERY_PAGE_SIZE = 100

@@ -33,11 +33,11 @@ class Reply:
     no_length: bool = False  # no Content-Length: the body ends when the connection closes
 
     @staticmethod
-    def json(value: object, status: int = 200) -> "Reply":
+    def json(value: object, status: int = 200) -> Reply:
         return Reply(status, json.dumps(value).encode())
 
     @staticmethod
-    def html(text: str, status: int = 200) -> "Reply":
+    def html(text: str, status: int = 200) -> Reply:
         return Reply(status, text.encode(), "text/html; charset=utf-8")
 
 
