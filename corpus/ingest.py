@@ -122,6 +122,14 @@ def known_source_ids(session: Session, source: str) -> set[str]:
 
 
 def start_run(session: Session, source: str, scope: str, params: dict) -> CrawlRun:
+    # The catalog has one writer, so an earlier run of this scope still marked running was killed
+    # before it could record how it ended (kill -9, power loss); its committed work stays.
+    for stale in session.exec(
+        select(CrawlRun).where(CrawlRun.source == source, CrawlRun.scope == scope, CrawlRun.status == "running")
+    ):
+        stale.status = "interrupted"
+        stale.message = stale.message or "stopped without finishing (killed?); resumed by a later run"
+        session.add(stale)
     run = CrawlRun(source=source, scope=scope, params=params)
     session.add(run)
     session.flush()
