@@ -113,6 +113,25 @@ def test_extensionless_dump_is_sniffed(catalog, tmp_path):
     assert crawl(catalog, "local", SourceSettings(path=dump)).new == 2
 
 
+MULTI_HOST = """// #define GLSLSANDBOX
+#ifdef GLSLSANDBOX
+uniform float time;
+#define iTime time
+#endif
+void mainImage(out vec4 c, in vec2 p) { c = vec4(fract(iTime)); }
+#ifdef GLSLSANDBOX
+void main() { mainImage(gl_FragColor, gl_FragCoord.xy); }
+#endif
+"""
+
+
+def test_shadertoy_records_keep_their_dialect_whatever_their_ifdefs_serve(catalog, tmp_path):
+    dump = tmp_path / "multi.jsonl"
+    dump.write_text(json.dumps(_flat("multiA", "0", image_code=MULTI_HOST)) + "\n")
+    assert crawl(catalog, "local", SourceSettings(path=dump)).new == 1
+    assert [p.dialect for p in programs(catalog)] == ["shadertoy"]
+
+
 def test_missing_path_is_one_clear_error(catalog, tmp_path):
     with pytest.raises(HarvestError, match="no such file or folder"):
         crawl(catalog, "local", SourceSettings(path=tmp_path / "nope"))

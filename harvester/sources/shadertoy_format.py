@@ -135,6 +135,8 @@ def program_from_shader(shader: object, *, base_url: str = DEFAULT_BASE_URL, raw
         license=license_id,
         license_origin=origin,
         passes=passes,
+        # The website wraps every image pass itself, whatever other hosts the code's #ifdefs also serve.
+        dialect="shadertoy",
         raw=raw if raw is not None else shader,
     )
 
@@ -181,5 +183,6 @@ def program_from_flat(record: object) -> FetchedProgram:
         license=license_id,
         license_origin=origin,
         passes=passes,
+        dialect="shadertoy",
         raw=record,
     )
