@@ -18,6 +18,7 @@ image n is computed, not remembered, so a run restarted at step s renders exactl
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -42,6 +43,11 @@ class LiveDataConfig:
     dirichlet_alpha: float = 1.0
     time_range: tuple[float, float] = (0.1, 10.0)
     seed: int = 0
+    # A GL call cannot be interrupted, so a program slower than this leaves the worker's pool for the rest
+    # of the run: one heavy ray marcher would otherwise hold up every batch it is drawn into. Timing depends
+    # on the machine, so a run repeats exactly only when no program crosses these budgets.
+    max_frame_s: float = 1.0
+    max_compile_s: float = 20.0
 
 
 class LiveBatch(NamedTuple):
@@ -108,6 +114,7 @@ class ProgramPool:
         self._slot_programs: list[int | None] = [None] * self.slots
         self._swaps_done: int | None = None
         self._compiled: dict[int, Drawable | None] = {}
+        self._too_slow: set[int] = set()
         self.compiles = 0
 
     def _sequence_item(self, position: int) -> int:
@@ -147,8 +154,7 @@ class ProgramPool:
                     drawable.release()
             for program in wanted:
                 if program not in self._compiled:
-                    self._compiled[program] = self.backend.compile(self.sources[program])
-                    self.compiles += 1
+                    self._compiled[program] = self._compile(program)
             self._slot_programs = wanted
         live = [p for p in wanted if self._compiled.get(p) is not None]
         if not live:
@@ -158,16 +164,39 @@ class ProgramPool:
             )
         return live
 
+    @property
+    def too_slow(self) -> frozenset[int]:
+        """Programs dropped from this pool for exceeding `max_compile_s` or `max_frame_s`."""
+        return frozenset(self._too_slow)
+
+    def _compile(self, program: int) -> Drawable | None:
+        if program in self._too_slow:
+            return None
+        started = time.perf_counter()
+        drawable = self.backend.compile(self.sources[program])
+        self.compiles += 1
+        if drawable is not None and time.perf_counter() - started > self.config.max_compile_s:
+            drawable.release()
+            self._too_slow.add(program)
+            return None
+        return drawable
+
     def render(self, program: int, frame: FrameSpec, size: int) -> np.ndarray | None:
         drawable = self._compiled.get(program)
         if drawable is None:
             return None
+        started = time.perf_counter()
         try:
-            return drawable.render(frame, size, size)
+            pixels = drawable.render(frame, size, size)
         except Exception:  # a program that compiles but fails to draw leaves the pool instead of ending the run
             drawable.release()
             self._compiled[program] = None
             return None
+        if time.perf_counter() - started > self.config.max_frame_s:
+            drawable.release()
+            self._compiled[program] = None
+            self._too_slow.add(program)
+        return pixels
 
     def close(self) -> None:
         for drawable in self._compiled.values():

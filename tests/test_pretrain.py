@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from harvester.errors import HarvestError  # noqa: E402
 from pretrain.data import LiveDataConfig, LiveRenders, ProgramPool, live_loader  # noqa: E402
 from pretrain.distributed import DistEnv  # noqa: E402
 from pretrain.train import PretrainConfig, build_objective, make_views, run_pretraining  # noqa: E402
+from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
 
 PATTERN = """
@@ -109,6 +111,41 @@ def test_pool_visits_every_program_and_skips_broken_ones(tmp_path):
     batches = [b for b, _ in zip(iter(LiveRenders([p.source for p in programs], config)), range(12))]
     drawn = {int(i) for b in batches for i in b.label_index.flatten()}
     assert 5 not in drawn and len(drawn) >= 4  # the program that does not compile is never a label
+
+
+class _SleepyDrawable:
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def render(self, frame, width, height):
+        time.sleep(self.delay_s)
+        return np.full((height, width, 3), 100, np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+class _SleepyBackend:
+    """Programs named `slow-draw` take 0.2 s a frame and `slow-compile` 0.2 s to compile; others are instant."""
+
+    def compile(self, source):
+        if "slow-compile" in source.image:
+            time.sleep(0.2)
+        return _SleepyDrawable(0.2 if "slow-draw" in source.image else 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_programs_over_the_time_budgets_leave_the_pool():
+    sources = [ProgramSource("shadertoy", f"// {name}") for name in ("fast-a", "slow-draw", "slow-compile", "fast-b")]
+    config = LiveDataConfig(size=8, pool_size=4, mixup=1, max_frame_s=0.1, max_compile_s=0.1)
+    pool = ProgramPool(sources, config, (0, 0, 0), backend=_SleepyBackend())
+    assert sorted(pool.live_at(0)) == [0, 1, 3]  # the slow compile is dropped at once
+    frame = FrameSpec(time=1.0)
+    assert pool.render(1, frame, 8) is not None  # the slow frame already drawn is still used...
+    assert pool.render(1, frame, 8) is None  # ...but the program has left the pool
+    assert sorted(pool.live_at(1)) == [0, 3] and pool.too_slow == {1, 2}
 
 
 def test_supervised_steps_lower_the_loss(programs, tmp_path):
