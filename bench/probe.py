@@ -89,7 +89,9 @@ def main() -> None:
     parser.add_argument("--random-seeds", default="0,1,2", help="random-init seeds (probing them is cheap)")
     parser.add_argument("--steps", type=int, default=200, help="steps per model, unless --minutes is given")
     parser.add_argument("--minutes", type=float, default=None,
-                        help="wall-clock budget per model: steps are set from a 20-step calibration run")
+                        help="wall-clock budget per model: steps are set from a 20-step calibration run "
+                             "(unreliable under changing load: 520 to 1,413 steps for the same 10 min here; "
+                             "and render cost varies with the programs drawn, so prefer --steps)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--size", type=int, default=64)
