@@ -134,7 +134,7 @@ def main() -> None:
     except ImportError:
         print("skipped: torch is not installed (pip install 'harvest[train]')")
         return
-    from pretrain.data import LiveDataConfig, LiveRenders
+    from pretrain.data import LiveDataConfig, LiveRenders, batch_as_tensors
     from pretrain.train import PretrainConfig
 
     with tempfile.TemporaryDirectory(prefix="harvest-pipeline-") as tmp:
@@ -152,7 +152,7 @@ def main() -> None:
         supply, first = measure_supply(sources, data_config, args.workers, args.seconds)
         print(f"supply:   {supply:7.1f} images/s with {args.workers} worker(s), pool {args.pool_size}, swap every "
               f"{args.swap_every}, MixUp {args.mixup} (first batch after {first:.1f} s); load {load_avg()}", flush=True)
-        batch = next(iter(LiveRenders(sources, data_config)))
+        batch = batch_as_tensors(next(iter(LiveRenders(sources, data_config))), pin_memory=False)
         consume = measure_consume(train_config, batch, args.seconds, len(programs))
         print(f"consume:  {consume:7.1f} images/s ({args.method}, resnet18 width {args.width}, {args.size} px, "
               f"batch {args.batch_size}); load {load_avg()}", flush=True)

@@ -51,7 +51,7 @@ class LiveDataConfig:
 
 
 class LiveBatch(NamedTuple):
-    images: torch.Tensor  # (B, 3, H, W) uint8
+    images: torch.Tensor  # (B, 3, H, W) uint8 for the trainer; workers send (B, H, W, 3) arrays
     label_index: torch.Tensor  # (B, K) int64: program indices
     label_weight: torch.Tensor  # (B, K) float32: MixUp weights, rows sum to 1
 
@@ -277,10 +277,11 @@ class LiveRenders(IterableDataset):
                     images.append(image)
                     indices.append(chosen)
                     weights.append(blend)
+                # Plain arrays (NHWC); LiveLoader turns them into tensors on the trainer's side.
                 yield LiveBatch(
-                    images=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
-                    label_index=torch.tensor(indices, dtype=torch.long),
-                    label_weight=torch.tensor(weights, dtype=torch.float32),
+                    images=np.stack(images),
+                    label_index=np.asarray(indices, dtype=np.int64),
+                    label_weight=np.asarray(weights, dtype=np.float32),
                 )
                 local_batch += 1
         finally:
@@ -288,17 +289,52 @@ class LiveRenders(IterableDataset):
             backend.close()
 
 
-def live_loader(dataset: LiveRenders, workers: int, pin_memory: bool = False, timeout_s: float = 300.0) -> DataLoader:
+def _keep_as_is(batch: LiveBatch) -> LiveBatch:
+    return batch
+
+
+def _start_worker(_worker_id: int) -> None:
+    from renderer.executors import die_with_parent
+
+    die_with_parent()  # a worker stuck in a GL call would otherwise outlive a killed trainer
+
+
+def batch_as_tensors(batch: LiveBatch, pin_memory: bool) -> LiveBatch:
+    images = torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous()
+    tensors = LiveBatch(images, torch.from_numpy(batch.label_index), torch.from_numpy(batch.label_weight))
+    return LiveBatch(*(t.pin_memory() for t in tensors)) if pin_memory else tensors
+
+
+class LiveLoader:
+    """Batches of tensors from a DataLoader whose workers send plain arrays.
+
+    Arrays travel pickled through the worker's pipe. torch's own tensor sharing makes the trainer connect
+    back to the worker for a file descriptor, and a worker stuck inside a long GL call (which holds the GIL)
+    never answers: the trainer then hung past the loader's timeout instead of stopping with an error.
+    """
+
+    def __init__(self, loader: DataLoader, pin_memory: bool) -> None:
+        self.loader = loader
+        self.pin_memory = pin_memory
+
+    def __iter__(self) -> Iterator[LiveBatch]:
+        for batch in self.loader:
+            yield batch_as_tensors(batch, self.pin_memory)
+
+
+def live_loader(dataset: LiveRenders, workers: int, pin_memory: bool = False, timeout_s: float = 300.0) -> LiveLoader:
     """A loader whose workers are spawned, so each creates its own GL context in a fresh process."""
     if workers <= 0:
-        return DataLoader(dataset, batch_size=None, num_workers=0, pin_memory=pin_memory)
-    return DataLoader(
+        return LiveLoader(DataLoader(dataset, batch_size=None, num_workers=0, collate_fn=_keep_as_is), pin_memory)
+    loader = DataLoader(
         dataset,
         batch_size=None,
+        collate_fn=_keep_as_is,
         num_workers=workers,
         multiprocessing_context="spawn",
+        worker_init_fn=_start_worker,
         persistent_workers=False,
         prefetch_factor=2,
-        pin_memory=pin_memory,
         timeout=timeout_s,  # a program that hangs the rasteriser ends the run with an error instead of forever
     )
+    return LiveLoader(loader, pin_memory)

@@ -236,6 +236,18 @@ def read_run_config(run_dir: Path) -> PretrainConfig:
     return PretrainConfig.from_json(json.loads(path.read_text(encoding="utf-8"))["config"])
 
 
+def next_batch(batches: Iterator[LiveBatch]) -> LiveBatch:
+    try:
+        return next(batches)
+    except RuntimeError as exc:
+        if "timed out" not in str(exc):
+            raise
+        raise HarvestError(
+            "the render workers sent no batch for 300 s: a program is taking minutes a frame (llvmpipe caps "
+            "loops, not time); choose other programs (--num-programs, --seed) or a higher --min-diversity export"
+        ) from None
+
+
 def run_pretraining(
     config: PretrainConfig,
     run_dir: Path,
@@ -332,7 +344,7 @@ def run_pretraining(
     try:
         while step < end_step:
             wait_from = time.perf_counter()
-            batch = next(batches)
+            batch = next_batch(batches)
             window_wait += time.perf_counter() - wait_from
             lr = learning_rate(config, env.world_size, step)
             for group in optimizer.param_groups:

@@ -73,7 +73,7 @@ def worker_environment(settings: WorkerSettings) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies, so a killed run leaves no worker."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -84,7 +84,7 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, settings: WorkerSettings) -> None:
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.update(worker_environment(settings))
     if settings.memory_limit_mb:

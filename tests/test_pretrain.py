@@ -17,7 +17,13 @@ from typer.testing import CliRunner  # noqa: E402
 from corpus.export_format import MANIFEST_NAME, read_export  # noqa: E402
 from harvester.cli import app  # noqa: E402
 from harvester.errors import HarvestError  # noqa: E402
-from pretrain.data import LiveDataConfig, LiveRenders, ProgramPool, live_loader  # noqa: E402
+from pretrain.data import (  # noqa: E402
+    LiveDataConfig,
+    LiveRenders,
+    ProgramPool,
+    batch_as_tensors,
+    live_loader,
+)
 from pretrain.distributed import DistEnv  # noqa: E402
 from pretrain.train import PretrainConfig, build_objective, make_views, run_pretraining  # noqa: E402
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
@@ -162,7 +168,8 @@ def test_moco_steps_lower_the_loss(programs):
     """On a fixed set of rendered images (fresh augmentations every step) MoCo learns to pick the positive key.
     On the endless stream of a 6-program toy export it needs far more steps than a unit test can afford."""
     config = small_config("moco", width=16, queue_size=32, moco_momentum=0.9)
-    batch = next(iter(LiveRenders([p.source for p in programs], LiveDataConfig(size=32, batch_size=16, mixup=1))))
+    renders = LiveRenders([p.source for p in programs], LiveDataConfig(size=32, batch_size=16, mixup=1))
+    batch = batch_as_tensors(next(iter(renders)), pin_memory=False)
     torch.manual_seed(0)
     objective = build_objective(config, len(programs))
     optimizer = torch.optim.SGD([p for p in objective.parameters() if p.requires_grad], lr=0.1, momentum=0.9)
