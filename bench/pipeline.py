@@ -1,6 +1,8 @@
 """Benchmark of the live pretraining data: what the renderers supply against what the trainer consumes.
 
-1. supply: images/s that `LiveRenders` yields with W spawned render workers (after the pool's first compile);
+1. supply: images/s that `LiveRenders` yields with W spawned render workers (after the pool's first compile),
+   drawing in killable child processes (the default) and, for the cost of that isolation, in the workers
+   themselves;
 2. consume: images/s the trainer takes when the data is free (one pre-rendered batch reused), ResNet-18 at 64 px;
 3. combined: images/s of real `run_pretraining` steps with the same W workers (on a 2-core machine renderers
    and trainer compete for the same cores, so this is less than min(supply, consume)).
@@ -48,12 +50,13 @@ def sample_programs(db: Path | None, workdir: Path):
         catalog.close()
 
 
-def measure_supply(sources, config, workers: int, seconds: float) -> tuple[float, float]:
+def measure_supply(sources, config, workers: int, seconds: float, isolated: bool = True) -> tuple[float, float]:
     """(images/s after the first batch, seconds to the first batch)."""
-    from pretrain.data import LiveRenders, live_loader
+    from pretrain.data import InProcessGLBackend, LiveRenders, gl_backend, live_loader
 
+    factory = gl_backend if isolated else InProcessGLBackend
     started = time.perf_counter()
-    batches = iter(live_loader(LiveRenders(sources, config), workers))
+    batches = iter(live_loader(LiveRenders(sources, config, backend_factory=factory), workers))
     next(batches)
     first = time.perf_counter() - started
     count, begin = 0, time.perf_counter()
@@ -152,6 +155,9 @@ def main() -> None:
         supply, first = measure_supply(sources, data_config, args.workers, args.seconds)
         print(f"supply:   {supply:7.1f} images/s with {args.workers} worker(s), pool {args.pool_size}, swap every "
               f"{args.swap_every}, MixUp {args.mixup} (first batch after {first:.1f} s); load {load_avg()}", flush=True)
+        in_process, _ = measure_supply(sources, data_config, args.workers, args.seconds, isolated=False)
+        print(f"supply:   {in_process:7.1f} images/s drawing inside the workers (no isolation); "
+              f"isolated/in-process {supply / in_process:.2f}; load {load_avg()}", flush=True)
         batch = batch_as_tensors(next(iter(LiveRenders(sources, data_config))), pin_memory=False)
         consume = measure_consume(train_config, batch, args.seconds, len(programs))
         print(f"consume:  {consume:7.1f} images/s ({args.method}, resnet18 width {args.width}, {args.size} px, "

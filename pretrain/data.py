@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from renderer.drawing_process import DrawingProcess, DrawTimeout
 from renderer.jobs import FrameSpec, ProgramSource
 
 # Labels: 0..N-1 in the order of the program list; seed-stream tags keep unrelated draws independent.
@@ -43,9 +44,10 @@ class LiveDataConfig:
     dirichlet_alpha: float = 1.0
     time_range: tuple[float, float] = (0.1, 10.0)
     seed: int = 0
-    # A GL call cannot be interrupted, so a program slower than this leaves the worker's pool for the rest
-    # of the run: one heavy ray marcher would otherwise hold up every batch it is drawn into. Timing depends
-    # on the machine, so a run repeats exactly only when no program crosses these budgets.
+    # A program slower than this leaves the stream's pool for the rest of the run: one heavy ray marcher
+    # would otherwise hold up every batch it is drawn into. The drawing process is killed at these budgets,
+    # so even a frame that would take minutes costs only this. Timing depends on the machine, so a run
+    # repeats exactly only when no program crosses these budgets.
     max_frame_s: float = 1.0
     max_compile_s: float = 20.0
 
@@ -62,18 +64,23 @@ class Drawable(Protocol):
     def release(self) -> None: ...
 
 
+class TooSlow(Exception):
+    """A compile or a frame passed its time budget (raised by backends that can stop it early)."""
+
+
 class RenderBackend(Protocol):
-    """Turns program sources into drawables inside one process; None when a program does not compile."""
+    """Turns program sources into drawables; None when a program does not compile."""
 
     def compile(self, source: ProgramSource) -> Drawable | None: ...
 
     def close(self) -> None: ...
 
 
-class GLBackend:
-    """The real renderer: one EGL context created lazily in the process that draws (never in a parent that forks)."""
+class InProcessGLBackend:
+    """Draws in the calling process: no isolation, so a program stuck in one GL call holds the caller.
+    Kept to measure what isolation costs (bench/pipeline.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: LiveDataConfig | None = None) -> None:
         self._context = None
 
     def compile(self, source: ProgramSource) -> Drawable | None:
@@ -94,8 +101,45 @@ class GLBackend:
             self._context = None
 
 
-def gl_backend() -> RenderBackend:
-    return GLBackend()
+class _IsolatedDrawable:
+    def __init__(self, process: DrawingProcess, key: int, deadline_s: float) -> None:
+        self.process = process
+        self.key = key
+        self.deadline_s = deadline_s
+
+    def render(self, frame: FrameSpec, width: int, height: int) -> np.ndarray:
+        try:
+            return self.process.render(self.key, frame, width, height, self.deadline_s)
+        except DrawTimeout as exc:
+            raise TooSlow(str(exc)) from None
+
+    def release(self) -> None:
+        self.process.release(self.key)
+
+
+class IsolatedGLBackend:
+    """Draws in a child process that is killed when a compile or a frame passes its budget, so one
+    program stuck in a GL call costs `max_frame_s`, a restart and some recompiles, never the run."""
+
+    def __init__(self, config: LiveDataConfig) -> None:
+        self.config = config
+        self.process = DrawingProcess()
+        self._next_key = 0
+
+    def compile(self, source: ProgramSource) -> Drawable | None:
+        self._next_key += 1
+        try:
+            compiled = self.process.compile(self._next_key, source, self.config.max_compile_s)
+        except DrawTimeout as exc:
+            raise TooSlow(str(exc)) from None
+        return _IsolatedDrawable(self.process, self._next_key, self.config.max_frame_s) if compiled else None
+
+    def close(self) -> None:
+        self.process.close()
+
+
+def gl_backend(config: LiveDataConfig) -> RenderBackend:
+    return IsolatedGLBackend(config)
 
 
 class ProgramPool:
@@ -173,8 +217,12 @@ class ProgramPool:
         if program in self._too_slow:
             return None
         started = time.perf_counter()
-        drawable = self.backend.compile(self.sources[program])
         self.compiles += 1
+        try:
+            drawable = self.backend.compile(self.sources[program])
+        except TooSlow:
+            self._too_slow.add(program)
+            return None
         if drawable is not None and time.perf_counter() - started > self.config.max_compile_s:
             drawable.release()
             self._too_slow.add(program)
@@ -188,6 +236,11 @@ class ProgramPool:
         started = time.perf_counter()
         try:
             pixels = drawable.render(frame, size, size)
+        except TooSlow:
+            drawable.release()
+            self._compiled[program] = None
+            self._too_slow.add(program)
+            return None
         except Exception:  # a program that compiles but fails to draw leaves the pool instead of ending the run
             drawable.release()
             self._compiled[program] = None
@@ -247,7 +300,7 @@ class LiveRenders(IterableDataset):
         config: LiveDataConfig,
         rank: int = 0,
         start_batch: int = 0,
-        backend_factory: Callable[[], RenderBackend] = gl_backend,
+        backend_factory: Callable[[LiveDataConfig], RenderBackend] = gl_backend,
     ) -> None:
         super().__init__()
         if not sources:
@@ -265,7 +318,7 @@ class LiveRenders(IterableDataset):
             os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per worker: workers are the parallelism
         first_batch = self.start_batch + worker
         stream = first_batch % workers
-        backend = self.backend_factory()
+        backend = self.backend_factory(self.config)
         pool = ProgramPool(self.sources, self.config, (self.config.seed, self.rank, stream), backend)
         local_batch = first_batch // workers
         batch_size = self.config.batch_size

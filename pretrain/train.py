@@ -258,7 +258,7 @@ def run_pretraining(
     origin: str = "",
     stop_at: int | None = None,
     on_step: Callable[[StepMetrics], None] | None = None,
-    backend_factory: Callable[[], RenderBackend] = gl_backend,
+    backend_factory: Callable[[LiveDataConfig], RenderBackend] = gl_backend,
 ) -> RunSummary:
     """Train `config.steps` steps (or until `stop_at`, which simulates an interruption) and checkpoint at the end.
     With `resume`, restart from `run_dir`'s checkpoint: model, optimizer, MoCo queue, scaler and the data position

@@ -22,6 +22,8 @@ from pretrain.data import (  # noqa: E402
     LiveRenders,
     ProgramPool,
     batch_as_tensors,
+    draw_image,
+    gl_backend,
     live_loader,
 )
 from pretrain.distributed import DistEnv  # noqa: E402
@@ -152,6 +154,31 @@ def test_programs_over_the_time_budgets_leave_the_pool():
     assert pool.render(1, frame, 8) is not None  # the slow frame already drawn is still used...
     assert pool.render(1, frame, 8) is None  # ...but the program has left the pool
     assert sorted(pool.live_at(1)) == [0, 3] and pool.too_slow == {1, 2}
+
+
+HEAVY_CODE = """void mainImage(out vec4 c, in vec2 p) {
+    float s = p.x;
+    for (int i = 0; i < 65000; i++) { s = fract(sin(s * 12.9898 + float(i)) * 43758.5453); }
+    c = vec4(s);
+}"""
+
+
+def test_a_program_stuck_in_a_frame_costs_its_budget_not_the_run(programs):
+    """Drawing happens in a child process that is killed at `max_frame_s`: the heavy program (seconds a frame
+    at 96 px) leaves the pool, and the images are drawn from the others."""
+    sources = [programs[0].source, ProgramSource("shadertoy", HEAVY_CODE), programs[1].source]
+    config = LiveDataConfig(size=96, pool_size=3, mixup=1, seed=2, max_frame_s=0.5)
+    backend = gl_backend(config)
+    pool = ProgramPool(sources, config, (0, 0, 0), backend)
+    try:
+        started = time.monotonic()
+        drawn = [draw_image(pool, n, config)[1][0] for n in range(12)]
+        assert time.monotonic() - started < 20
+        assert pool.too_slow == {1} and backend.process.restarts == 1
+        assert 1 not in drawn and set(drawn) == {0, 2}
+    finally:
+        pool.close()
+        backend.close()
 
 
 def test_supervised_steps_lower_the_loss(programs, tmp_path):

@@ -1,0 +1,79 @@
+"""The killable drawing process: same pixels as drawing in-process, deadlines kill the child, the caller goes on."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from renderer.context import create_context
+from renderer.drawing_process import DrawFailed, DrawingProcess, DrawTimeout
+from renderer.jobs import FrameSpec, ProgramSource
+from renderer.program import compile_program
+
+GRADIENT = ProgramSource(
+    "shadertoy",
+    "void mainImage(out vec4 c, in vec2 p) { c = vec4(p / iResolution.xy, 0.5 + 0.5 * sin(iTime), 1.0); }",
+)
+# llvmpipe stops a loop after 65,535 iterations per pixel, so this draws, but takes seconds at 128x128.
+HEAVY = ProgramSource(
+    "shadertoy",
+    """void mainImage(out vec4 c, in vec2 p) {
+    float s = p.x;
+    for (int i = 0; i < 65000; i++) { s = fract(sin(s * 12.9898 + float(i)) * 43758.5453); }
+    c = vec4(s);
+}""",
+)
+BROKEN = ProgramSource("shadertoy", "void mainImage(out vec4 c, in vec2 p) { c = undefined_thing; }")
+
+
+@pytest.fixture
+def process():
+    drawing = DrawingProcess()
+    yield drawing
+    drawing.close()
+
+
+def test_draws_the_same_pixels_as_the_renderer_in_process(process):
+    frame = FrameSpec(time=1.5, mouse=(3.0, 4.0, 3.0, 4.0))
+    assert process.compile(1, GRADIENT, deadline_s=30)
+    remote = process.render(1, frame, 24, 16, deadline_s=10)
+    ctx = create_context()
+    try:
+        local = compile_program(ctx, GRADIENT)
+        expected = local.render(frame, 24, 16)
+        local.release()
+    finally:
+        ctx.release()
+    assert remote.shape == (16, 24, 3) and remote.dtype == np.uint8
+    assert np.array_equal(remote, expected)
+    assert not process.compile(2, BROKEN, deadline_s=30)  # a compile error is an answer, not a failure
+    with pytest.raises(KeyError):
+        process.render(2, frame, 8, 8, deadline_s=10)
+
+
+def test_a_frame_past_its_deadline_kills_the_child_and_the_next_request_starts_afresh(process):
+    assert process.compile(1, GRADIENT, deadline_s=30) and process.compile(2, HEAVY, deadline_s=30)
+    first_pid = process.pid
+    started = time.monotonic()
+    with pytest.raises(DrawTimeout):
+        process.render(2, FrameSpec(time=1.0), 128, 128, deadline_s=0.5)
+    assert time.monotonic() - started < 3.0  # the deadline, not the seconds the frame would have taken
+    assert process.restarts == 1 and process.pid is None
+    # The programs the caller still holds are compiled again in the new child on first use.
+    pixels = process.render(1, FrameSpec(time=1.0), 8, 8, deadline_s=30)
+    assert pixels[..., 0].max() > pixels[..., 0].min()
+    assert process.pid not in (None, first_pid)
+    assert process.render(2, FrameSpec(time=1.0), 2, 2, deadline_s=30).shape == (2, 2, 3)
+
+
+def test_a_child_that_dies_is_reported_and_replaced(process):
+    import os
+    import signal
+
+    assert process.compile(1, GRADIENT, deadline_s=30)
+    os.kill(process.pid, signal.SIGKILL)
+    with pytest.raises(DrawFailed):
+        process.render(1, FrameSpec(time=0.0), 4, 4, deadline_s=10)
+    assert process.render(1, FrameSpec(time=0.0), 4, 4, deadline_s=30).shape == (4, 4, 3)
