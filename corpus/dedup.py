@@ -18,6 +18,7 @@ Definitions (also in README, "Near duplicates"):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from PIL import Image
 from sqlalchemy import update
 from sqlmodel import select
 
-from corpus.models import Program, Validation
+from corpus.models import DedupRun, Program, Validation
 from corpus.normalize import strip_comments
 from corpus.render_source import load_program_sources
 from renderer.executor_spec import ExecutorSpec
@@ -46,6 +47,8 @@ IMAGE_SIZE = 64
 IMAGE_MAX_BITS = 6
 IMAGE_MAX_COLOUR = 0.1
 FLAT_LUMA_STD = 2.0 / 255.0
+# Part of every dedup fingerprint: change it when a definition above changes, and marks count as stale.
+METHOD = "dedup-v1"
 
 _TOKEN = re.compile(
     r"(?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[fFuU]?)"
@@ -214,6 +217,45 @@ class DedupSummary:
     clusters: int = 0
 
 
+def _candidate_rows(session):
+    return session.exec(
+        select(Program, Validation.verdict)
+        .join(Validation, Validation.program_id == Program.id, isouter=True)
+        .where(Program.duplicate_of.is_(None))
+        .order_by(Program.id)
+    ).all()
+
+
+def inputs_fingerprint(session, images: bool) -> str:
+    """A hash of everything a dedup run's marks depend on: which programs are candidates, their code, which are
+    `ok` (a cluster prefers an `ok` representative) and, when frames are compared, under which renderer version."""
+    rows = session.exec(
+        select(Program.id, Program.code_hash, Validation.verdict, Validation.renderer_version)
+        .join(Validation, Validation.program_id == Program.id, isouter=True)
+        .where(Program.duplicate_of.is_(None))
+        .order_by(Program.id)
+    ).all()
+    digest = hashlib.sha256(f"{METHOD} images={images}\n".encode())
+    for pid, code_hash, verdict, renderer_version in rows:
+        renderer = renderer_version if images else ""
+        digest.update(f"{pid} {code_hash} {verdict == Verdict.OK.value} {renderer}\n".encode())
+    return digest.hexdigest()
+
+
+def last_run(catalog) -> DedupRun | None:
+    with catalog.session() as session:
+        return session.exec(select(DedupRun).order_by(DedupRun.id.desc()).limit(1)).first()
+
+
+def marks_are_current(catalog) -> bool:
+    """Whether the last dedup run saw the catalog as it is now (then its marks need no refresh)."""
+    last = last_run(catalog)
+    if last is None:
+        return False
+    with catalog.session() as session:
+        return last.fingerprint == inputs_fingerprint(session, last.images)
+
+
 def dedup_catalog(
     catalog,
     executor: ExecutorSpec = ExecutorSpec(),
@@ -229,12 +271,8 @@ def dedup_catalog(
 
     summary = DedupSummary()
     with catalog.session() as session:
-        rows = session.exec(
-            select(Program, Validation.verdict)
-            .join(Validation, Validation.program_id == Program.id, isouter=True)
-            .where(Program.duplicate_of.is_(None))
-            .order_by(Program.id)
-        ).all()
+        fingerprint = inputs_fingerprint(session, images)
+        rows = _candidate_rows(session)
         candidates = {
             program.id: Candidate(program.id, verdict == Verdict.OK.value, program.likes, program.published_at)
             for program, verdict in rows
@@ -276,4 +314,6 @@ def dedup_catalog(
                 .where(Program.id == mark.program_id)
                 .values(near_duplicate_of=mark.duplicate_of, near_duplicate_kind=mark.kind)
             )
+        session.add(DedupRun(fingerprint=fingerprint, images=images, programs=summary.programs,
+                             near_duplicates=len(marks), clusters=summary.clusters))
     return summary

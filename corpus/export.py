@@ -23,6 +23,8 @@ from pathlib import Path
 from PIL import Image
 from sqlmodel import select
 
+from corpus.dedup import METHOD as DEDUP_METHOD
+from corpus.dedup import marks_are_current
 from corpus.export_format import (
     ATTRIBUTION_NAME,
     EXPORT_INFO_NAME,
@@ -82,6 +84,7 @@ class ExportSummary:
     shards: int
     steps: list[FilterStep]
     scored: int = 0  # programs scored on the way
+    deduplicated: bool = False  # whether near duplicates were searched again on the way
     images: int = 0
     selected_ids_sha256: str = ""
 
@@ -291,8 +294,12 @@ def export_catalog(
     options: ExportOptions,
     progress: Callable[[str, int, int], None] | None = None,
     score_missing: Callable[[list[int]], int] | None = None,
+    refresh_dedup: Callable[[], object] | None = None,
 ) -> ExportSummary:
     """Select, score what lacks a score (via `score_missing`, which returns how many it scored), and write.
+
+    Near-duplicate marks come from the last `harvest dedup`; when the catalog has changed since (or dedup never
+    ran), `refresh_dedup` is called first to run it again, unless duplicates are kept anyway.
 
     `progress(stage, done, total)` is told about scoring and writing. Raises HarvestError for every user mistake
     before anything is written, and for an empty selection (nothing is written then)."""
@@ -304,6 +311,11 @@ def export_catalog(
         catalog_licenses = set(session.exec(select(Program.license).distinct()).all())
     licenses = resolve_licenses(options.licenses, catalog_licenses) if options.licenses is not None else None
 
+    deduplicated = False
+    if refresh_dedup is not None and not options.keep_duplicates:
+        if not marks_are_current(catalog):
+            refresh_dedup()
+            deduplicated = True
     with catalog.session() as session:
         rows, steps = select_rows(_load_rows(session), options, licenses)
     scored = 0
@@ -338,7 +350,7 @@ def export_catalog(
             if not rows:
                 raise HarvestError("every selected program failed to render its images; nothing was written")
 
-    summary = ExportSummary(out=out, exported=len(ids), shards=0, steps=steps, scored=scored)
+    summary = ExportSummary(out=out, exported=len(ids), shards=0, steps=steps, scored=scored, deduplicated=deduplicated)
     summary.selected_ids_sha256 = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -381,6 +393,9 @@ def export_catalog(
             "harvest_version": __version__,
             "format_version": FORMAT_VERSION,
             "scoring_method": SCORE_METHOD,
+            "dedup_method": DEDUP_METHOD,
+            # False when near duplicates were exported unchecked (no refresh asked for, and marks stale).
+            "near_duplicate_marks_current": marks_are_current(catalog),
             "catalog": str(catalog.path),
             "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
                            if k != "shader_cache_dir"} | {"out": str(out)},

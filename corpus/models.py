@@ -128,3 +128,18 @@ class Score(SQLModel, table=True):
     frames_used: int = 0
     method: str = ""  # version tag of the scoring definition
     scored_at: datetime = Field(default_factory=utcnow)
+
+
+class DedupRun(SQLModel, table=True):
+    """A finished `harvest dedup`, with a fingerprint of what it compared, so `export` can tell whether the
+    near-duplicate marks still describe the catalog."""
+
+    __tablename__ = "dedup_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finished_at: datetime = Field(default_factory=utcnow)
+    fingerprint: str  # sha256 of the candidates' ids, code hashes, verdicts and renderer versions
+    images: bool = True  # whether frames were compared too
+    programs: int = 0
+    near_duplicates: int = 0
+    clusters: int = 0

@@ -17,6 +17,7 @@ image n is computed, not remembered, so a run restarted at step s renders exactl
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from renderer.drawing_process import DrawingProcess, DrawTimeout
 from renderer.jobs import FrameSpec, ProgramSource
+
+log = logging.getLogger(__name__)
 
 # Labels: 0..N-1 in the order of the program list; seed-stream tags keep unrelated draws independent.
 _SEQUENCE_TAG, _IMAGE_TAG = 1, 2
@@ -208,6 +211,10 @@ class ProgramPool:
             )
         return live
 
+    def _drop_slow(self, program: int, what: str) -> None:
+        self._too_slow.add(program)
+        log.warning("program with label %d (see programs.json) left a render pool: %s", program, what)
+
     @property
     def too_slow(self) -> frozenset[int]:
         """Programs dropped from this pool for exceeding `max_compile_s` or `max_frame_s`."""
@@ -221,11 +228,11 @@ class ProgramPool:
         try:
             drawable = self.backend.compile(self.sources[program])
         except TooSlow:
-            self._too_slow.add(program)
+            self._drop_slow(program, f"compiling took over {self.config.max_compile_s:g} s")
             return None
         if drawable is not None and time.perf_counter() - started > self.config.max_compile_s:
             drawable.release()
-            self._too_slow.add(program)
+            self._drop_slow(program, f"compiling took over {self.config.max_compile_s:g} s")
             return None
         return drawable
 
@@ -239,7 +246,7 @@ class ProgramPool:
         except TooSlow:
             drawable.release()
             self._compiled[program] = None
-            self._too_slow.add(program)
+            self._drop_slow(program, f"a frame took over {self.config.max_frame_s:g} s")
             return None
         except Exception:  # a program that compiles but fails to draw leaves the pool instead of ending the run
             drawable.release()
@@ -248,7 +255,7 @@ class ProgramPool:
         if time.perf_counter() - started > self.config.max_frame_s:
             drawable.release()
             self._compiled[program] = None
-            self._too_slow.add(program)
+            self._drop_slow(program, f"a frame took over {self.config.max_frame_s:g} s")
         return pixels
 
     def close(self) -> None:

@@ -168,3 +168,42 @@ def test_cli_export_defaults_next_to_the_catalog(filled, tmp_path, monkeypatch):
     assert again.exit_code == 1
     empty = runner.invoke(app, ["export", "--db", str(catalog.path), "--out", str(tmp_path / "e"), "--min-diversity", "1"])
     assert empty.exit_code == 1 and not (tmp_path / "e").exists()
+
+
+def test_export_searches_near_duplicates_again_only_when_the_catalog_changed(catalog, tmp_path):
+    from corpus.dedup import dedup_catalog
+    from tests.test_dedup import FORK, RAYMARCHER
+
+    original = add_program(catalog, "original", RAYMARCHER, likes=5)
+    fork = add_program(catalog, "fork", FORK)
+    runs: list[int] = []
+
+    def refresh() -> None:
+        runs.append(1)
+        dedup_catalog(catalog, executor=ExecutorSpec(workers=1), images=False)
+
+    def export(name: str, **changes):
+        options = ExportOptions(out=tmp_path / name, executor=ExecutorSpec(workers=1), **changes)
+        return export_catalog(catalog, options, refresh_dedup=refresh)
+
+    first = export("first")
+    assert runs == [1] and first.deduplicated and first.exported == 1
+    assert [json.loads(line)["id"] for line in (tmp_path / "first" / "manifest.jsonl").read_text().splitlines()] == [original]
+    assert json.loads((tmp_path / "first" / "export.json").read_text())["near_duplicate_marks_current"] is True
+    again = export("again")
+    assert runs == [1] and not again.deduplicated  # nothing changed: the marks are reused
+    kept = export("kept", keep_duplicates=True)
+    assert runs == [1] and kept.exported == 2
+    add_program(catalog, "new", STATIC_GRADIENT)
+    assert export("after-new").deduplicated and runs == [1, 1]
+    with catalog.session() as session:  # a verdict that changes counts too: the fork is no longer ok
+        from corpus.models import Validation
+
+        session.get(Validation, fork).verdict = "timeout"
+    assert export("after-verdict").deduplicated and runs == [1, 1, 1]
+
+
+def test_export_without_a_refresh_says_the_marks_are_stale(filled, tmp_path):
+    catalog, _ = filled
+    export_catalog(catalog, ExportOptions(out=tmp_path / "out", executor=ExecutorSpec(workers=1)))
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["near_duplicate_marks_current"] is False

@@ -145,7 +145,7 @@ class _SleepyBackend:
         pass
 
 
-def test_programs_over_the_time_budgets_leave_the_pool():
+def test_programs_over_the_time_budgets_leave_the_pool(caplog):
     sources = [ProgramSource("shadertoy", f"// {name}") for name in ("fast-a", "slow-draw", "slow-compile", "fast-b")]
     config = LiveDataConfig(size=8, pool_size=4, mixup=1, max_frame_s=0.1, max_compile_s=0.1)
     pool = ProgramPool(sources, config, (0, 0, 0), backend=_SleepyBackend())
@@ -154,6 +154,10 @@ def test_programs_over_the_time_budgets_leave_the_pool():
     assert pool.render(1, frame, 8) is not None  # the slow frame already drawn is still used...
     assert pool.render(1, frame, 8) is None  # ...but the program has left the pool
     assert sorted(pool.live_at(1)) == [0, 3] and pool.too_slow == {1, 2}
+    assert [r.getMessage() for r in caplog.records] == [
+        "program with label 2 (see programs.json) left a render pool: compiling took over 0.1 s",
+        "program with label 1 (see programs.json) left a render pool: a frame took over 0.1 s",
+    ]
 
 
 HEAVY_CODE = """void mainImage(out vec4 c, in vec2 p) {

@@ -96,12 +96,16 @@ def dedup(
     images: bool = typer.Option(True, "--images/--no-images", help="Also compare rendered frames (perceptual hashes)."),
 ) -> None:
     """Mark near duplicates (code MinHash, frame hashes); each cluster keeps its most liked, then oldest program."""
+    catalog = open_db(db)
+    _run_dedup(catalog, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), images)
+
+
+def _run_dedup(catalog, executor, images: bool = True) -> None:
     from corpus.dedup import dedup_catalog
 
-    catalog = open_db(db)
     with _progress() as progress:
         task = progress.add_task("hashing frames", total=None)
-        summary = dedup_catalog(catalog, executor=executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), images=images,
+        summary = dedup_catalog(catalog, executor=executor, images=images,
                                 progress=lambda n: progress.advance(task, n), shader_cache_dir=_cache(catalog))
     marked = sum(summary.near_duplicates.values())
     console.print(
@@ -145,6 +149,13 @@ def export(
     catalog = open_db(db)
     options = replace(options, shader_cache_dir=_cache(catalog))
 
+    def refresh_dedup() -> None:
+        from corpus.dedup import last_run
+
+        last = last_run(catalog)
+        console.print("near duplicates: the catalog changed since the last dedup (or it never ran); running it now")
+        _run_dedup(catalog, options.executor, images=last.images if last is not None else True)
+
     def score_missing(ids: list[int]) -> int:
         console.print(f"scoring {len(ids)} programs that have no score yet")
         return _score_with_progress(catalog, ids, options.executor).scored
@@ -157,7 +168,8 @@ def export(
                 tasks[stage] = progress.add_task({"render": "rendering images", "write": "writing"}.get(stage, stage), total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        summary = export_catalog(catalog, options, progress=report, score_missing=score_missing)
+        summary = export_catalog(catalog, options, progress=report, score_missing=score_missing,
+                                 refresh_dedup=refresh_dedup)
     table = Table(title="selection", title_justify="left")
     table.add_column("step")
     table.add_column("removed", justify="right")
