@@ -2,7 +2,8 @@
 
 Takes the first N single-pass programs without inputs from shared/samples/shadertoy-flat (`--programs`,
 default 300), and times the validate stage on them: cold (empty shader cache) with 1 worker and with 2,
-then a rerun (`--revalidate`) with the warm shader cache. Prints programs/s, the 2-worker ratio, the
+then a rerun (`--revalidate`) with the warm shader cache; then `harvest score` on that catalog against
+`validate --score`, which draws the scoring frames while each program is compiled. Prints programs/s, the 2-worker ratio, the
 verdict counts and every program that did not reach `ok`, with its reason. `--quality-all` also validates
 every single-pass program without inputs (about 1,850) and prints the share that reaches `ok`.
 Skips (exit 0) when the shared folder is absent.
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,6 +74,17 @@ def timed_validate(catalog, executor_kind: str, workers: int, options) -> tuple[
     with make_executor(executor_kind, workers=workers, shader_cache_dir=shader_cache_dir(catalog)) as pool:
         report = validate(catalog, pool, options)
     return time.perf_counter() - started, report
+
+
+def timed_score(catalog, executor_kind: str, workers: int) -> float:
+    from corpus.scoring import score_catalog
+    from corpus.validation import shader_cache_dir
+    from renderer.executor_spec import ExecutorSpec
+
+    started = time.perf_counter()
+    score_catalog(catalog, executor=ExecutorSpec(kind=executor_kind, workers=workers),
+                  shader_cache_dir=shader_cache_dir(catalog))
+    return time.perf_counter() - started
 
 
 def failures(catalog) -> list[tuple[str, str, str]]:
@@ -130,7 +143,17 @@ def main() -> int:
                       f"   ({load()})")
                 counts = collections.Counter(report.counts)
                 failed = failures(catalog)
+                score_s = timed_score(catalog, args.executor, 2)
+                separate_s = report.done / rates["cold2"] + score_s
             catalog.close()
+        # `validate --score` (scoring frames drawn while each program is compiled) against validate, then score.
+        folder = Path(tmp) / "together"
+        folder.mkdir()
+        catalog = build_catalog(folder, records)
+        together_s, together = timed_validate(catalog, args.executor, 2, replace(options, score=True))
+        catalog.close()
+        print(f"validate then score, 2 workers, cold: {separate_s - score_s:.1f} s + {score_s:.1f} s = {separate_s:.1f} s; "
+              f"validate --score: {together_s:.1f} s ({together.scored} scored; {separate_s / together_s:.2f}x)   ({load()})")
         ratio = rates["cold2"] / rates["cold1"]
         print(f"2 workers / 1 worker: {ratio:.2f}x")
         print("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))

@@ -263,15 +263,17 @@ class ScoreSummary:
     seconds: float = 0.0
 
 
+def score_row(program_id: int, result: ProgramScores) -> Score:
+    return Score(program_id=program_id, diversity=result.diversity, colorfulness=result.colorfulness,
+                 fill=result.fill, frames_used=result.frames_used, method=METHOD, scored_at=utcnow())
+
+
 def _write_scores(catalog, scores: dict[int, ProgramScores]) -> None:
     if not scores:
         return
     with catalog.session() as session:
         for program_id, result in scores.items():
-            row = session.get(Score, program_id) or Score(program_id=program_id, diversity=0.0, colorfulness=0.0, fill=0.0)
-            row.diversity, row.colorfulness, row.fill = result.diversity, result.colorfulness, result.fill
-            row.frames_used, row.method, row.scored_at = result.frames_used, METHOD, utcnow()
-            session.add(row)
+            session.merge(score_row(program_id, result))
     scores.clear()
 
 

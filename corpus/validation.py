@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 from corpus.db import Catalog
 from corpus.models import Program, Validation, utcnow
 from corpus.render_source import load_program_sources
+from corpus.scoring import SCORE_FRAMES, SCORE_SEED_KEY, SCORE_SIZE, ProgramScores, score_frames, score_row
 from renderer import RENDERER_VERSION
 from renderer.executors import Executor
 from renderer.frames import frame_specs
-from renderer.jobs import RenderJob, RenderResult
+from renderer.jobs import FrameSpec, RenderJob, RenderResult
 
 JOB_CHUNK = 64  # programs whose code is loaded at once while jobs are handed out
 MAX_REASON_CHARS = 1000
@@ -38,6 +39,10 @@ class ValidateOptions:
     seed: int = 0  # part of every program's frame seed: same seed, same frames
     batch_size: int = 32  # results per transaction
     batch_seconds: float = 2.0  # ...or sooner, so a slow run still saves often
+    # Also draw the scoring frames of every `ok` program while it is compiled, and store its scores (only at the
+    # scoring size, 128 px). Off by default: on llvmpipe the 8 extra frames halve validation's speed and save
+    # only ~10 % over a separate `harvest score`, which finds the shader cache warm (bench/validate.py).
+    score: bool = False
 
 
 @dataclass
@@ -47,6 +52,7 @@ class ValidateReport:
     counts: collections.Counter = field(default_factory=collections.Counter)
     seconds: float = 0.0
     interrupted: bool = False
+    scored: int = 0  # `ok` programs scored on the way
 
     @property
     def rate(self) -> float:
@@ -75,8 +81,15 @@ def frame_seed_key(source: str, source_id: str, seed: int) -> str:
     return f"{source}:{source_id}:{seed}"
 
 
+def _score_frames(options: ValidateOptions) -> tuple[FrameSpec, ...]:
+    if not options.score or options.size != SCORE_SIZE:
+        return ()
+    return frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
+
+
 def build_jobs(catalog: Catalog, program_ids: list[int], options: ValidateOptions) -> Iterator[RenderJob]:
     """RenderJobs for `program_ids`, loading code a chunk at a time (the executor pulls lazily)."""
+    extra_frames = _score_frames(options)
     for start in range(0, len(program_ids), JOB_CHUNK):
         chunk = program_ids[start : start + JOB_CHUNK]
         with Session(catalog.engine) as session:
@@ -96,6 +109,7 @@ def build_jobs(catalog: Catalog, program_ids: list[int], options: ValidateOption
                 width=options.size,
                 height=options.size,
                 timeout_s=options.timeout_s,
+                extra_frames=extra_frames,
             )
 
 
@@ -118,11 +132,20 @@ def validation_row(result: RenderResult, options: ValidateOptions) -> Validation
     )
 
 
-def save_results(catalog: Catalog, results: list[RenderResult], options: ValidateOptions) -> None:
-    """One transaction: each program's verdict replaces its previous one."""
+def take_scores(result: RenderResult) -> ProgramScores | None:
+    """The scores of a result that carries the scoring frames; the frames are dropped, they are big."""
+    frames, result.extra_frames = result.extra_frames, None
+    return score_frames(frames, seed=result.key) if frames else None
+
+
+def save_results(catalog: Catalog, results: list[RenderResult], options: ValidateOptions,
+                 scores: dict[int, ProgramScores] | None = None) -> None:
+    """One transaction: each program's verdict (and scores, when drawn) replaces its previous one."""
     with catalog.session() as session:
         for result in results:
             session.merge(validation_row(result, options))
+        for program_id, values in (scores or {}).items():
+            session.merge(score_row(program_id, values))
 
 
 def validate(
@@ -142,22 +165,27 @@ def validate(
         on_start(report.selected)
     started = time.monotonic()
     batch: list[RenderResult] = []
+    scores: dict[int, ProgramScores] = {}
     last_save = time.monotonic()
     try:
         for result in executor.run(build_jobs(catalog, program_ids, options)):
             batch.append(result)
+            program_scores = take_scores(result)
+            if program_scores is not None:
+                scores[result.key] = program_scores
+                report.scored += 1
             report.done += 1
             report.counts[str(result.verdict)] += 1
             if on_result:
                 on_result(result)
             if len(batch) >= options.batch_size or time.monotonic() - last_save >= options.batch_seconds:
-                save_results(catalog, batch, options)
-                batch, last_save = [], time.monotonic()
+                save_results(catalog, batch, options, scores)
+                batch, scores, last_save = [], {}, time.monotonic()
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         if batch:
-            save_results(catalog, batch, options)
+            save_results(catalog, batch, options, scores)
         report.seconds = time.monotonic() - started
     return report
 

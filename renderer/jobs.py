@@ -67,6 +67,10 @@ class RenderJob:
     height: int = 128
     timeout_s: float = 10.0
     keep_frames: bool = False
+    # Drawn after an `ok` verdict with the program still compiled, when they fit in half of what is left of
+    # the timeout (judged from the verdict frames' times); returned as RenderResult.extra_frames. Validation
+    # asks for the scoring frames this way, so scoring does not compile every program a second time.
+    extra_frames: tuple[FrameSpec, ...] = ()
 
 
 @dataclass
@@ -82,3 +86,4 @@ class RenderResult:
     animated: bool | None = None
     thumbnail_png: bytes | None = None
     frames: list[np.ndarray] | None = None  # HxWx3 uint8, top row first, when job.keep_frames
+    extra_frames: list[np.ndarray] | None = None  # job.extra_frames, when drawn

@@ -7,7 +7,7 @@ import time
 import moderngl
 
 from renderer.images import png_bytes
-from renderer.jobs import FrameSpec, RenderJob, RenderResult
+from renderer.jobs import FrameSpec, RenderJob, RenderResult, Verdict
 from renderer.judge import judge
 from renderer.program import ProgramError, compile_program
 
@@ -35,9 +35,12 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
             render_ms.append(round((time.perf_counter() - begin) * 1000.0, 3))
             frames.append(rendered.pixels)
             shares.append(rendered.nonfinite_fraction)
+        verdict, stats = judge(frames, shares)
+        extra = None
+        if verdict == Verdict.OK and job.extra_frames and _extra_frames_fit(job, started, render_ms):
+            extra = [program.render(spec, job.width, job.height) for spec in job.extra_frames]
     finally:
         program.release()
-    verdict, stats = judge(frames, shares)
     return RenderResult(
         key=job.key,
         verdict=verdict,
@@ -49,4 +52,15 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
         animated=stats.animated,
         thumbnail_png=png_bytes(frames[0]) if frames else None,
         frames=frames if job.keep_frames else None,
+        extra_frames=extra,
     )
+
+
+def _extra_frames_fit(job: RenderJob, started: float, render_ms: list[float]) -> bool:
+    """Extra frames must never turn an `ok` program into a timeout: draw them only when, at the verdict frames'
+    pace, they take at most half of the time left."""
+    if not render_ms:
+        return False
+    expected_s = max(render_ms) / 1000.0 * len(job.extra_frames)
+    left_s = job.timeout_s - (time.perf_counter() - started)
+    return expected_s <= 0.5 * left_s

@@ -58,8 +58,40 @@ def test_rate_limit_spaces_requests_per_host(server):
             client.get(f"{server.url}/ok")
         elapsed = time.monotonic() - start
     assert elapsed >= 0.38  # 5 requests at 10/s: 4 gaps of 0.1 s
-    gaps = [b.at - a.at for a, b in zip(server.hits, server.hits[1:])]
-    assert min(gaps) >= 0.08
+    assert len(server.hits) == 5
+    # (The server's own arrival times are not checked: on a busy machine its thread may note two requests late.)
+
+
+class _FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_rate_limiter_gives_each_host_its_own_slots(monkeypatch):
+    import harvester.http as http_module
+    from harvester.http import HostRateLimiter
+
+    clock = _FakeClock()
+    monkeypatch.setattr(http_module, "time", clock)
+    limiter = HostRateLimiter(rate_per_host=10)
+    for _ in range(3):
+        limiter.wait("a.example")
+    assert clock.sleeps == [0.1, 0.1]  # the first request goes at once, then one every 0.1 s
+    limiter.wait("b.example")  # another host is not held up by the first
+    assert clock.sleeps == [0.1, 0.1]
+    limiter.set_rate("a.example", 2)  # e.g. robots.txt asked for a crawl delay
+    clock.now += 0.1  # a's next slot (already booked at 10/s) has come
+    limiter.wait("a.example")
+    limiter.wait("a.example")
+    assert clock.sleeps == [0.1, 0.1, 0.5]
 
 
 def test_429_retry_after_is_honoured(server):

@@ -154,6 +154,48 @@ def test_validate_stores_every_verdict_and_reruns_resume(catalog, pool):
     assert validate(catalog, pool, ValidateOptions(size=32, frames=1, revalidate=True, limit=2)).done == 2
 
 
+def test_validate_scores_ok_programs_as_harvest_score_would(catalog, pool):
+    from corpus.models import Score
+    from corpus.scoring import METHOD, score_catalog
+    from renderer.executor_spec import ExecutorSpec
+
+    ok = _add(catalog, "ok", GOOD.format(k=1))
+    other = _add(catalog, "other", GOOD.format(k=7))
+    broken = _add(catalog, "broken", "void mainImage(out vec4 c, in vec2 f) { c = nope; }")
+    report = validate(catalog, pool, ValidateOptions(timeout_s=20, score=True))
+    assert report.scored == 2
+    with catalog.session() as session:
+        from_validate = {row.program_id: (row.diversity, row.colorfulness, row.fill) for row in session.exec(select(Score))}
+        assert set(from_validate) == {ok, other} and session.get(Score, ok).method == METHOD
+    assert broken not in from_validate
+    # The same frames rendered by `harvest score` give the same scores.
+    assert score_catalog(catalog, executor=ExecutorSpec(workers=1), rescore=True).scored == 2
+    with catalog.session() as session:
+        rescored = {row.program_id: (row.diversity, row.colorfulness, row.fill) for row in session.exec(select(Score))}
+    assert rescored == from_validate
+    # By default, or at another size, validation leaves scoring to `harvest score`.
+    assert validate(catalog, pool, ValidateOptions(revalidate=True)).scored == 0
+    assert validate(catalog, pool, ValidateOptions(size=64, revalidate=True, score=True)).scored == 0
+
+
+def test_scoring_frames_never_push_an_ok_program_into_a_timeout():
+    from renderer.worker import _extra_frames_fit
+
+    job = RenderJob(key=1, program=ProgramSource("shadertoy", GOOD.format(k=1)), frames=frame_specs("1", 4, 128, 128),
+                    timeout_s=10.0, extra_frames=frame_specs("score", 8, 128, 128))
+    now = time.perf_counter()
+    assert _extra_frames_fit(job, started=now, render_ms=[5.0, 6.0, 5.0, 5.0])  # 48 ms of 10 s
+    assert not _extra_frames_fit(job, started=now, render_ms=[700.0, 600.0, 650.0, 640.0])  # 5.6 s > half of 10 s
+    assert not _extra_frames_fit(job, started=now - 9.5, render_ms=[50.0])  # 0.4 s > half of the 0.5 s left
+    with LocalExecutor(workers=1) as executor:  # a frame of ~1 s: its scoring frames are left for later
+        heavy = RenderJob(key=2, program=ProgramSource("shadertoy", LOOP_65535), frames=frame_specs("2", 2, 128, 128),
+                          timeout_s=6.0, extra_frames=frame_specs("score", 8, 128, 128))
+        [result] = list(executor.run([heavy]))
+    assert result.verdict in (Verdict.OK, Verdict.TIMEOUT)  # depends on this machine's speed, never on scoring
+    if result.verdict == Verdict.OK and max(result.render_ms) * 8 > 3000:
+        assert result.extra_frames is None
+
+
 class _InterruptAfter:
     """An executor that behaves like Ctrl-C arriving after `count` results."""
 

@@ -65,6 +65,7 @@ def validate(
     ray_cpus_per_actor: RayCpusOption = 1.0,
     ray_gpus_per_actor: RayGpusOption = 0.0,
     seed: int = typer.Option(0, "--seed", help="Run seed mixed into every program's frame times and mouse."),
+    score: bool = typer.Option(False, "--score", help="Also score ok programs while they are compiled (at --size 128; see README)."),
 ) -> None:
     """Render every program without a current verdict and store ok / blank / compile_error / ... for each."""
     from corpus.validation import ValidateOptions, shader_cache_dir
@@ -80,7 +81,8 @@ def validate(
         raise HarvestError("--limit must not be negative")
     spec = executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor)
     options = ValidateOptions(
-        size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed
+        size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed,
+        score=score,
     )
     catalog = open_db(db)
     progress = Progress(
@@ -115,7 +117,8 @@ def validate(
         console.print("nothing to validate: every program has a current verdict (use --revalidate to redo them)")
         return
     console.print(_verdict_table(dict(report.counts), f"verdicts of this run ({report.done} programs)"))
-    console.print(f"{report.done} of {report.selected} programs in {report.seconds:.1f} s ({report.rate:.2f} programs/s)")
+    console.print(f"{report.done} of {report.selected} programs in {report.seconds:.1f} s ({report.rate:.2f} programs/s)"
+                  + (f"; {report.scored} ok programs scored on the way" if report.scored else ""))
     if report.interrupted:
         err_console.print("interrupted: the verdicts above are saved; run `harvest validate` again to resume")
         raise typer.Exit(130)
