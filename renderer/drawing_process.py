@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import numpy as np
 
@@ -108,6 +109,9 @@ class DrawingProcess:
     def _start(self) -> Connection:
         ours, theirs = socket.socketpair()
         environment = {**os.environ, **self.environment}
+        # The child imports this package by name: make it findable even when the caller found it via sys.path.
+        package_root = str(Path(__file__).resolve().parent.parent)
+        environment["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, environment.get("PYTHONPATH")) if p)
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "renderer.drawing_process", str(theirs.fileno())],
