@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from alembic import command
@@ -17,7 +19,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
-from harvester.errors import HarvestError
+from corpus import writer_lock
+from corpus.errors import CatalogDamaged, CatalogError, CatalogTooNew
 
 DEFAULT_DB = "harvest.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -49,6 +52,7 @@ class Catalog:
 
     path: Path
     engine: Engine
+    writer: bool = False  # holds the writer lock (released by close)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -67,6 +71,9 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.writer:
+            writer_lock.release(self.path)
+            self.writer = False
 
 
 def schema_revision(engine: Engine) -> str | None:
@@ -78,31 +85,105 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def _harvest_version() -> str:
+    try:
+        return version("harvest")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _version_stamp(text: str) -> int:
+    """`PRAGMA user_version` holds the harvest version that last migrated the file, as MMmmpp."""
+    parts = [int(p) for p in re.findall(r"\d+", text)[:3]] + [0, 0, 0]
+    return min(parts[0], 99) * 10_000 + min(parts[1], 99) * 100 + min(parts[2], 99)
+
+
+def _stamp_text(stamp: int) -> str:
+    return f"{stamp // 10_000}.{stamp // 100 % 100}.{stamp % 100}"
+
+
+def _refuse_unknown_revision(engine: Engine, revision: str) -> None:
+    with engine.connect() as conn:
+        stamp = conn.exec_driver_sql("PRAGMA user_version").scalar() or 0
+    made_by = f"harvest {_stamp_text(stamp)}" if stamp else "a newer harvest"
+    raise CatalogTooNew(
+        f"this catalog was made by {made_by} (schema revision {revision}); this harvest "
+        f"({_harvest_version()}) only knows revisions up to {head_revision()}: upgrade harvest to open it"
+    )
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply every pending migration; returns (revision before, revision after)."""
     before = schema_revision(engine)
     head = head_revision()
+    script = ScriptDirectory.from_config(_alembic_config())
+    if before is not None and before not in {rev.revision for rev in script.walk_revisions()}:
+        _refuse_unknown_revision(engine, before)
     if before != head:
         config = _alembic_config()
         with engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+            conn.exec_driver_sql(f"PRAGMA user_version={_version_stamp(_harvest_version())}")
     return before, head
 
 
-def open_catalog(path: str | Path | None = None, *, migrate: bool = True) -> Catalog:
-    """Open (creating if needed) the catalog at `path`, applying migrations on first use."""
-    db_path = Path(path) if path is not None else default_db_path()
+def _first_integrity_problem(db_path: Path) -> str:
+    try:
+        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+            row = conn.execute("PRAGMA integrity_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    lines = [line for line in str(row[0] if row else "").splitlines() if line and not line.startswith("***")]
+    return lines[0] if lines else "unknown damage"
+
+
+def _damage_to_catalog_error(db_path: Path):
+    """An engine hook: SQLite's corruption errors become one CatalogDamaged line, wherever they happen."""
+
+    def handle_error(context) -> None:
+        original = context.original_exception
+        if isinstance(original, sqlite3.DatabaseError) and _DAMAGE.search(str(original)):
+            raise CatalogDamaged(
+                f"{db_path} is damaged (integrity check: {_first_integrity_problem(db_path)}); "
+                "restore it from a backup or crawl into a new catalog"
+            ) from None
+
+    return handle_error
+
+
+_DAMAGE = re.compile(r"malformed|not a database|disk image|file is encrypted|database corrupt", re.IGNORECASE)
+
+
+def _check_file(db_path: Path) -> None:
     if db_path.exists() and db_path.is_dir():
-        raise HarvestError(f"catalog path {db_path} is a directory, not a SQLite file")
+        raise CatalogError(f"catalog path {db_path} is a directory, not a SQLite file")
     if not db_path.parent.exists():
-        raise HarvestError(f"folder {db_path.parent} for the catalog does not exist")
+        raise CatalogError(f"folder {db_path.parent} for the catalog does not exist")
     if db_path.exists() and db_path.stat().st_size > 0:
         with open(db_path, "rb") as fh:
             if fh.read(16) != b"SQLite format 3\x00":
-                raise HarvestError(f"{db_path} is not a SQLite catalog")
-    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-    event.listen(engine, "connect", _set_pragmas)
-    if migrate:
-        upgrade(engine)
-    return Catalog(path=db_path.resolve(), engine=engine)
+                raise CatalogError(f"{db_path} is not a SQLite catalog")
+
+
+def open_catalog(path: str | Path | None = None, *, migrate: bool = True, writer: bool = False) -> Catalog:
+    """Open (creating if needed) the catalog at `path`, applying migrations on first use.
+
+    `writer` takes the catalog's writer lock first (CatalogBusy if another process holds it), so a
+    second run never migrates, selects or writes beside the first.
+    """
+    db_path = Path(path) if path is not None else default_db_path()
+    _check_file(db_path)
+    if writer:
+        writer_lock.acquire(db_path)
+    try:
+        engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _set_pragmas)
+        event.listen(engine, "handle_error", _damage_to_catalog_error(db_path))
+        if migrate:
+            upgrade(engine)
+    except BaseException:
+        if writer:
+            writer_lock.release(db_path)
+        raise
+    return Catalog(path=db_path.resolve(), engine=engine, writer=writer)

@@ -8,8 +8,7 @@ interrupted run keeps everything finished and a rerun picks up the rest.
 from __future__ import annotations
 
 import collections
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,14 +16,12 @@ from sqlmodel import Session, select
 
 from corpus.db import Catalog
 from corpus.models import Program, Validation, utcnow
-from corpus.render_source import load_program_sources
+from corpus.stage_runner import BatchPolicy, CatalogProgram, Renders, StageEvent, run_stage
 from corpus.scoring import SCORE_FRAMES, SCORE_SEED_KEY, SCORE_SIZE, ProgramScores, score_frames, score_row
 from renderer import RENDERER_VERSION
-from renderer.executors import Executor
 from renderer.frames import frame_specs
 from renderer.jobs import FrameSpec, RenderJob, RenderResult
 
-JOB_CHUNK = 64  # programs whose code is loaded at once while jobs are handed out
 MAX_REASON_CHARS = 1000
 
 
@@ -87,30 +84,17 @@ def _score_frames(options: ValidateOptions) -> tuple[FrameSpec, ...]:
     return frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
 
 
-def build_jobs(catalog: Catalog, program_ids: list[int], options: ValidateOptions) -> Iterator[RenderJob]:
-    """RenderJobs for `program_ids`, loading code a chunk at a time (the executor pulls lazily)."""
-    extra_frames = _score_frames(options)
-    for start in range(0, len(program_ids), JOB_CHUNK):
-        chunk = program_ids[start : start + JOB_CHUNK]
-        with Session(catalog.engine) as session:
-            sources = load_program_sources(session, chunk)
-            names = {
-                row[0]: (row[1], row[2])
-                for row in session.exec(select(Program.id, Program.source, Program.source_id).where(Program.id.in_(chunk)))
-            }
-        for program_id in chunk:
-            if program_id not in sources:
-                continue  # deleted since it was selected
-            source, source_id = names[program_id]
-            yield RenderJob(
-                key=program_id,
-                program=sources[program_id],
-                frames=frame_specs(frame_seed_key(source, source_id, options.seed), options.frames, options.size, options.size),
-                width=options.size,
-                height=options.size,
-                timeout_s=options.timeout_s,
-                extra_frames=extra_frames,
-            )
+def validation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJob:
+    return RenderJob(
+        key=program.id,
+        program=program.code,
+        frames=frame_specs(frame_seed_key(program.source, program.source_id, options.seed), options.frames,
+                           options.size, options.size),
+        width=options.size,
+        height=options.size,
+        timeout_s=options.timeout_s,
+        extra_frames=_score_frames(options),
+    )
 
 
 def validation_row(result: RenderResult, options: ValidateOptions) -> Validation:
@@ -138,54 +122,50 @@ def take_scores(result: RenderResult) -> ProgramScores | None:
     return score_frames(frames, seed=result.key) if frames else None
 
 
-def save_results(catalog: Catalog, results: list[RenderResult], options: ValidateOptions,
-                 scores: dict[int, ProgramScores] | None = None) -> None:
-    """One transaction: each program's verdict (and scores, when drawn) replaces its previous one."""
-    with catalog.session() as session:
-        for result in results:
-            session.merge(validation_row(result, options))
-        for program_id, values in (scores or {}).items():
+class ValidateStage:
+    """Judge each pending program; with `score`, also keep the scores of its `ok` frames."""
+
+    name = "validate"
+
+    def __init__(self, options: ValidateOptions) -> None:
+        self.options = options
+        self.verdicts: list[Validation] = []
+        self.scores: dict[int, ProgramScores] = {}
+        self.scored = 0
+
+    def select(self, session: Session) -> list[int]:
+        return select_pending(session, self.options)
+
+    def job(self, program: CatalogProgram) -> RenderJob:
+        return validation_job(program, self.options)
+
+    def consume(self, result: RenderResult) -> str:
+        self.verdicts.append(validation_row(result, self.options))
+        program_scores = take_scores(result)
+        if program_scores is not None:
+            self.scores[result.key] = program_scores
+            self.scored += 1
+        return str(result.verdict)
+
+    def save(self, session: Session) -> None:
+        """Each program's verdict (and scores, when drawn) replaces its previous one."""
+        for row in self.verdicts:
+            session.merge(row)
+        for program_id, values in self.scores.items():
             session.merge(score_row(program_id, values))
+        self.verdicts, self.scores = [], {}
 
 
 def validate(
     catalog: Catalog,
-    executor: Executor,
+    executor: Renders,
     options: ValidateOptions,
-    on_start: Callable[[int], None] | None = None,
-    on_result: Callable[[RenderResult], None] | None = None,
+    on_event: Callable[[StageEvent], None] | None = None,
 ) -> ValidateReport:
     """Validate the pending programs on `executor`. Ctrl-C returns early with `interrupted` set,
     after saving every result received so far."""
-    report = ValidateReport()
-    with catalog.session() as session:
-        program_ids = select_pending(session, options)
-    report.selected = len(program_ids)
-    if on_start:
-        on_start(report.selected)
-    started = time.monotonic()
-    batch: list[RenderResult] = []
-    scores: dict[int, ProgramScores] = {}
-    last_save = time.monotonic()
-    try:
-        for result in executor.run(build_jobs(catalog, program_ids, options)):
-            batch.append(result)
-            program_scores = take_scores(result)
-            if program_scores is not None:
-                scores[result.key] = program_scores
-                report.scored += 1
-            report.done += 1
-            report.counts[str(result.verdict)] += 1
-            if on_result:
-                on_result(result)
-            if len(batch) >= options.batch_size or time.monotonic() - last_save >= options.batch_seconds:
-                save_results(catalog, batch, options, scores)
-                batch, scores, last_save = [], {}, time.monotonic()
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        if batch:
-            save_results(catalog, batch, options, scores)
-        report.seconds = time.monotonic() - started
-    return report
-
+    stage = ValidateStage(options)
+    policy = BatchPolicy(results=options.batch_size, seconds=options.batch_seconds)
+    run = run_stage(catalog, executor, stage, policy, on_event)
+    return ValidateReport(selected=run.selected, done=run.done, counts=run.counts, seconds=run.seconds,
+                          interrupted=run.interrupted, scored=stage.scored)

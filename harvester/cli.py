@@ -15,6 +15,7 @@ from harvester.commands import curate as curate_commands
 from harvester.commands import quickstart as quickstart_commands
 from harvester.commands import render as render_commands
 from harvester.commands import train as train_commands
+from corpus.errors import CatalogError
 from harvester.errors import HarvestError
 
 app = typer.Typer(
@@ -46,7 +47,7 @@ for module in (crawl_commands, catalog_commands, render_commands, curate_command
 def main() -> None:
     try:
         app(standalone_mode=True)
-    except HarvestError as exc:
+    except (HarvestError, CatalogError) as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+PLAIN_WIDTH = 240
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that never cuts a line: off a terminal rich would wrap everything at 80 columns."""
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = PLAIN_WIDTH
+    return console
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 DbOption = Annotated[
     Optional[Path],
@@ -23,10 +35,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_db(db: Path | None):
+def open_db(db: Path | None, *, writer: bool):
+    """Open the catalog; a command that writes to it takes its writer lock (one writer at a time)."""
     from corpus.db import open_catalog
 
-    return open_catalog(db)
+    return open_catalog(db, writer=writer)
 
 
 WorkersOption = Annotated[

@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 
 from harvester.errors import HarvestError
 from renderer.jobs import RenderJob, RenderResult, Verdict
+from renderer.scheduler import PooledExecutor
 
 # Consecutive workers that fail to start before the run gives up (EGL missing, driver broken).
 MAX_START_FAILURES = 3
@@ -34,8 +35,9 @@ DEFAULT_MEMORY_LIMIT_MB = 2048
 
 @runtime_checkable
 class Executor(Protocol):
-    def run(self, jobs: Iterable[RenderJob]) -> Iterator[RenderResult]:
-        """One result per job, in any order; jobs are pulled from `jobs` only as workers free up."""
+    def run(self, jobs: Iterable[RenderJob], on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
+        """One result per job, in any order; jobs are pulled from `jobs` only as workers free up.
+        `on_wait` is called after every wait (at most about a second apart)."""
         ...
 
     def close(self) -> None:
@@ -149,7 +151,7 @@ class _Worker:
         return f"worker exited with status {code}"
 
 
-class LocalExecutor:
+class LocalExecutor(PooledExecutor):
     """A pool of spawned processes on this machine, each with its own GL context."""
 
     def __init__(
@@ -202,36 +204,15 @@ class LocalExecutor:
             raise HarvestError(f"render workers cannot start: {why}")
         self._replace(worker)
 
-    def run(self, jobs: Iterable[RenderJob]) -> Iterator[RenderResult]:
-        queue = iter(jobs)
-        retry: collections.deque[RenderJob] = collections.deque()
-        exhausted = False
-        self._fill_pool()
+    def _submit(self, worker: _Worker, job: RenderJob) -> bool:
         try:
-            while True:
-                for worker in list(self._pool):
-                    if not (worker.ready and worker.job is None) or exhausted and not retry:
-                        continue
-                    job = retry.popleft() if retry else next(queue, None)
-                    if job is None:
-                        exhausted = True
-                        continue
-                    try:
-                        worker.send(job)
-                    except (BrokenPipeError, OSError):
-                        retry.append(job)  # it never started: give it to another worker
-                        self._replace(worker)
-                if exhausted and not retry and all(w.job is None for w in self._pool):
-                    return
-                yield from self._collect()
-        finally:
-            # Jobs still running belong to a run nobody listens to any more.
-            for worker in list(self._pool):
-                if worker.job is not None:
-                    worker.job = None
-                    self._replace(worker)
+            worker.send(job)
+        except (BrokenPipeError, OSError):
+            self._replace(worker)
+            return False
+        return True
 
-    def _collect(self) -> Iterator[RenderResult]:
+    def _collect(self, retry: collections.deque[RenderJob]) -> Iterator[RenderResult]:
         """Wait for the next message or deadline, and turn what happened into results."""
         now = time.monotonic()
         wait_s = max(0.0, min(w.deadline for w in self._pool) - now)
@@ -284,6 +265,10 @@ class LocalExecutor:
     def worker_pids(self) -> list[int]:
         """Process ids of the current workers (for diagnostics and tests)."""
         return [w.process.pid for w in self._pool if w.process.pid is not None]
+
+    def busy_worker_pids(self) -> list[int]:
+        """Process ids of the workers that are running a job now."""
+        return [w.process.pid for w in self._pool if w.ready and w.job is not None and w.process.pid is not None]
 
     def close(self) -> None:
         pool, self._pool = self._pool, []

@@ -18,7 +18,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from renderer.executors import (
     worker_environment,
 )
 from renderer.jobs import RenderJob, RenderResult, Verdict
+from renderer.scheduler import PooledExecutor
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -150,7 +151,7 @@ def _quiet_worker_death_notices(ray_worker_module: ModuleType) -> None:
     ray_worker_module.print_to_stdstream = print_unless_worker_death
 
 
-class RayExecutor:
+class RayExecutor(PooledExecutor):
     """`workers` Ray actors, each with its own GL context, on a local Ray or an existing cluster.
 
     `address=None` uses the Ray already initialised in this process, or else starts a private local
@@ -287,36 +288,15 @@ class RayExecutor:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def run(self, jobs: Iterable[RenderJob]) -> Iterator[RenderResult]:
+    def _check_usable(self) -> None:
         if self._closed:
             raise HarvestError("this Ray executor is closed")
-        queue = iter(jobs)
-        retry: collections.deque[RenderJob] = collections.deque()
-        exhausted = False
-        self._fill_pool()
-        try:
-            while True:
-                for actor in list(self._pool):
-                    if not actor.ready or actor.job is not None or (exhausted and not retry):
-                        continue
-                    job = retry.popleft() if retry else next(queue, None)
-                    if job is None:
-                        exhausted = True
-                        continue
-                    self._submit(actor, job)
-                if exhausted and not retry and all(a.job is None for a in self._pool):
-                    return
-                yield from self._collect(retry)
-        finally:
-            # Jobs still running belong to a run nobody listens to any more (Ctrl-C, an error, close).
-            for actor in [a for a in self._pool if a.job is not None]:
-                actor.job = None
-                self._replace(actor)
 
-    def _submit(self, actor: _Actor, job: RenderJob) -> None:
+    def _submit(self, actor: _Actor, job: RenderJob) -> bool:
         actor.job = job
         actor.pending = actor.handle.render.remote(job)
         actor.deadline = time.monotonic() + job.timeout_s
+        return True
 
     def _collect(self, retry: collections.deque[RenderJob]) -> Iterator[RenderResult]:
         """Wait for the next finished call or deadline, and turn what happened into results."""
@@ -384,6 +364,10 @@ class RayExecutor:
         while any(not a.ready for a in self._pool):
             for _ in self._collect(collections.deque()):
                 pass  # only actors that are starting are waited on here: no job results to lose
+
+    def busy_worker_pids(self) -> list[int]:
+        """Process ids of the actors that are running a job now."""
+        return [a.pid for a in self._pool if a.job is not None and a.pid is not None]
 
     def worker_pids(self) -> list[int]:
         """Process ids of the ready actors (for diagnostics and tests; on this machine only for a local Ray)."""

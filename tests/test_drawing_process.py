@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -22,6 +20,15 @@ HEAVY = ProgramSource(
     """void mainImage(out vec4 c, in vec2 p) {
     float s = p.x;
     for (int i = 0; i < 65000; i++) { s = fract(sin(s * 12.9898 + float(i)) * 43758.5453); }
+    c = vec4(s);
+}""",
+)
+# Nested loops: each pixel needs billions of steps, so a draw ends only when the child is killed.
+NEVER_ENDS = ProgramSource(
+    "shadertoy",
+    """void mainImage(out vec4 c, in vec2 p) {
+    float s = p.x;
+    for (int i = 0; i < 65000; i++) { for (int j = 0; j < 65000; j++) { s = fract(s * 1.0001 + float(j)); } }
     c = vec4(s);
 }""",
 )
@@ -54,12 +61,10 @@ def test_draws_the_same_pixels_as_the_renderer_in_process(process):
 
 
 def test_a_frame_past_its_deadline_kills_the_child_and_the_next_request_starts_afresh(process):
-    assert process.compile(1, GRADIENT, deadline_s=30) and process.compile(2, HEAVY, deadline_s=30)
+    assert process.compile(1, GRADIENT, deadline_s=30) and process.compile(2, NEVER_ENDS, deadline_s=30)
     first_pid = process.pid
-    started = time.monotonic()
-    with pytest.raises(DrawTimeout):
+    with pytest.raises(DrawTimeout):  # the frame would never end: only the deadline can end this call
         process.render(2, FrameSpec(time=1.0), 128, 128, deadline_s=0.5)
-    assert time.monotonic() - started < 3.0  # the deadline, not the seconds the frame would have taken
     assert process.restarts == 1 and process.pid is None
     # The programs the caller still holds are compiled again in the new child on first use.
     pixels = process.render(1, FrameSpec(time=1.0), 8, 8, deadline_s=30)

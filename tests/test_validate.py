@@ -34,6 +34,17 @@ LOOP_65535 = (
 )
 
 
+def _wait_for(probe, what: str, deadline_s: float = 120.0):
+    """Poll `probe` until it returns something truthy: waits for a state, never for a guessed time."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {deadline_s:g} s")
+
+
 def _job(key: int, code: str, timeout_s: float = 20.0, size: int = 32) -> RenderJob:
     return RenderJob(key=key, program=ProgramSource("shadertoy", code), frames=frame_specs(str(key), 2, size, size),
                      width=size, height=size, timeout_s=timeout_s)
@@ -53,21 +64,18 @@ def _alive(pid: int) -> bool:
 def test_timeout_kills_and_respawns_the_worker():
     with LocalExecutor(workers=1) as pool:
         jobs = [_job(1, SLOW, timeout_s=1.5), _job(2, GOOD.format(k=2)), _job(3, GOOD.format(k=3))]
-        started = time.monotonic()
         results = {r.key: r for r in pool.run(jobs)}
         pids = pool.worker_pids()
         assert results[1].verdict == Verdict.TIMEOUT and "1.5 s" in results[1].reason
         assert results[2].verdict == results[3].verdict == Verdict.OK
         assert pool.respawns == 1
-        assert time.monotonic() - started < 20
     assert pids and not any(_alive(pid) for pid in pids)
 
 
 def test_a_dead_worker_is_a_crash_and_the_run_goes_on():
     with LocalExecutor(workers=1) as pool:
         def kill_busy_worker() -> None:
-            time.sleep(3.0)  # the worker has started and is inside the slow program
-            for pid in pool.worker_pids():
+            for pid in _wait_for(pool.busy_worker_pids, what="a busy worker"):
                 os.kill(pid, signal.SIGKILL)
 
         killer = threading.Thread(target=kill_busy_worker)
@@ -90,18 +98,16 @@ def test_hostile_programs_each_get_a_verdict_within_the_timeout():
         8: "float a[65536];\nvoid mainImage(out vec4 c, in vec2 f) { a[int(f.x)] = 1.0; c = vec4(a[int(f.y)]); }",
     }
     timeout_s = 4.0
-    started = time.monotonic()
     with make_executor("local", workers=2) as pool:
         results = {r.key: r for r in pool.run(_job(k, code, timeout_s=timeout_s, size=64) for k, code in programs.items())}
-    elapsed = time.monotonic() - started
     assert sorted(results) == sorted(programs)
     assert results[3].verdict == Verdict.BLANK
     assert results[4].verdict == results[7].verdict == Verdict.OK
     assert results[5].verdict == results[6].verdict == Verdict.COMPILE_ERROR
     for result in results.values():
         assert result.verdict in set(Verdict) and (result.verdict == Verdict.OK or result.reason)
-    # Two workers, eight programs, none may take longer than its timeout (plus worker restarts).
-    assert elapsed < len(programs) / 2 * timeout_s + 15
+        if result.verdict == Verdict.TIMEOUT:
+            assert f"{timeout_s:g} s" in result.reason
 
 
 def test_make_executor_rejects_unknown_kinds():
@@ -202,8 +208,8 @@ class _InterruptAfter:
     def __init__(self, inner, count: int) -> None:
         self.inner, self.count = inner, count
 
-    def run(self, jobs):
-        for index, result in enumerate(self.inner.run(jobs)):
+    def run(self, jobs, on_wait=None):
+        for index, result in enumerate(self.inner.run(jobs, on_wait=on_wait)):
             if index == self.count:
                 raise KeyboardInterrupt
             yield result
@@ -299,7 +305,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_ctrl_c_stops_cleanly_keeping_finished_results(tmp_path):
+def _start_validation_behind_slow_programs(tmp_path, workers: int):
+    """A validate run whose 3 fast programs finish at once and whose slow ones hold every worker for minutes."""
     from corpus.db import open_catalog
 
     catalog = open_catalog(tmp_path / "harvest.db")
@@ -309,25 +316,47 @@ def test_ctrl_c_stops_cleanly_keeping_finished_results(tmp_path):
         _add(catalog, f"slow{k}", SLOW.replace("harvest contributors", f"harvest contributors {k}"))
     db = str(tmp_path / "harvest.db")
     process = subprocess.Popen(
-        [sys.executable, "-m", "harvester.cli", "validate", "--db", db, "--workers", "2", "--size", "32", "--timeout", "60"],
+        [sys.executable, "-m", "harvester.cli", "validate", "--db", db, "--workers", str(workers), "--size", "32",
+         "--timeout", "600"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    return catalog, process
+
+
+def _saved_verdicts(catalog) -> int:
+    with catalog.session() as session:
+        return len(session.exec(select(Validation)).all())
+
+
+def test_finished_verdicts_are_saved_while_slow_programs_run_and_survive_kill_9(tmp_path):
+    catalog, process = _start_validation_behind_slow_programs(tmp_path, workers=1)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(_children(process.pid)) < 2:
-            time.sleep(0.2)
-        time.sleep(8.0)  # ample for the three fast programs; the slow ones need minutes
+        # The next result is minutes away: the verdicts must be saved on time, not when it comes.
+        _wait_for(lambda: _saved_verdicts(catalog) == 3, what="3 saved verdicts")
         workers = _children(process.pid)
-        assert workers, "no render workers found"
+        process.kill()
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert _saved_verdicts(catalog) == 3
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), what="exit of the orphaned workers")
+    catalog.close()
+
+
+def test_ctrl_c_stops_cleanly_keeping_finished_results(tmp_path):
+    catalog, process = _start_validation_behind_slow_programs(tmp_path, workers=2)
+    try:
+        _wait_for(lambda: _saved_verdicts(catalog) == 3 and len(_children(process.pid)) >= 2,
+                  what="3 saved verdicts with both workers busy")
+        workers = _children(process.pid)
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    time.sleep(0.5)
-    assert not any(_alive(pid) for pid in workers)
-    with catalog.session() as session:
-        assert len(session.exec(select(Validation)).all()) == 3
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), what="exit of the workers")
+    assert _saved_verdicts(catalog) == 3
     catalog.close()

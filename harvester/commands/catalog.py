@@ -17,7 +17,7 @@ def db_upgrade(db: DbOption = None) -> None:
     """Bring the catalog's schema to the newest migration (also done automatically on first use)."""
     from corpus.db import open_catalog, upgrade
 
-    catalog = open_catalog(db, migrate=False)
+    catalog = open_catalog(db, migrate=False, writer=True)
     before, after = upgrade(catalog.engine)
     if before == after:
         console.print(f"{catalog.path}: schema already at revision {after}")
@@ -32,7 +32,7 @@ def stats(
     """Counts by source, dialect, licence and verdict (a program with no verdict yet is `pending`)."""
     from corpus.stats import catalog_stats
 
-    catalog = open_db(db)
+    catalog = open_db(db, writer=False)
     with catalog.session() as session:
         result = catalog_stats(session)
     if as_json:

@@ -54,7 +54,7 @@ def crawl(
         rate_per_host=rate, concurrency=concurrency, read_timeout_s=timeout,
         allow_cross_host_redirects=allow_redirects_to_other_hosts,
     )
-    catalog = open_db(db)
+    catalog = open_db(db, writer=True)
     try:
         with PoliteClient(policy, secrets=[api_key]) as client:
             crawler = open_source(source, settings, client, catalog.folder / ".harvest-cache")

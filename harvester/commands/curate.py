@@ -78,7 +78,7 @@ def score(
     rescore: bool = typer.Option(False, "--rescore", help="Score every ok program again, not only unscored ones."),
 ) -> None:
     """Render ok programs at several times and mouse positions and store diversity, colorfulness and fill."""
-    catalog = open_db(db)
+    catalog = open_db(db, writer=True)
     summary = _score_with_progress(catalog, None, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), rescore)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
@@ -96,7 +96,7 @@ def dedup(
     images: bool = typer.Option(True, "--images/--no-images", help="Also compare rendered frames (perceptual hashes)."),
 ) -> None:
     """Mark near duplicates (code MinHash, frame hashes); each cluster keeps its most liked, then oldest program."""
-    catalog = open_db(db)
+    catalog = open_db(db, writer=True)
     _run_dedup(catalog, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), images)
 
 
@@ -146,7 +146,7 @@ def export(
         images_per_program=images_per_program, image_size=size, limit=limit, seed=seed, overwrite=overwrite,
         keep_duplicates=keep_duplicates, executor=executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor),
     )
-    catalog = open_db(db)
+    catalog = open_db(db, writer=True)
     options = replace(options, shader_cache_dir=_cache(catalog))
 
     def refresh_dedup() -> None:
@@ -193,7 +193,7 @@ def gallery(
     """Write one static HTML page with every program's thumbnail, licence, verdict and scores."""
     from corpus.gallery import write_gallery
 
-    catalog = open_db(db)
+    catalog = open_db(db, writer=False)
     count = write_gallery(catalog, out, verdict=verdict, limit=limit)
     console.print(f"wrote {count} programs to {out}")
 

@@ -9,13 +9,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from harvester.cli_common import (
@@ -31,12 +24,9 @@ from harvester.cli_common import (
     open_db,
 )
 from harvester.errors import HarvestError
+from harvester.progress import ProgressView, plural
 
 VERDICT_ORDER = ("ok", "blank", "compile_error", "link_error", "timeout", "crash", "needs_input", "unsupported")
-
-
-def _verdict_summary(counts: dict[str, int]) -> str:
-    return "  ".join(f"{name} {counts[name]}" for name in VERDICT_ORDER if counts.get(name))
 
 
 def _verdict_table(counts: dict[str, int], title: str) -> Table:
@@ -84,40 +74,22 @@ def validate(
         size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed,
         score=score,
     )
-    catalog = open_db(db)
-    progress = Progress(
-        TextColumn("validating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[verdicts]}"),
-        console=err_console,
-        transient=False,
-    )
-    counts: dict[str, int] = {}
-    task = progress.add_task("validate", total=None, rate="", verdicts="")
+    catalog = open_db(db, writer=True)
+    view = ProgressView("validating", err_console, order=VERDICT_ORDER)
 
-    def started(total: int) -> None:
-        progress.update(task, total=total)
-
-    def on_result(result) -> None:
-        counts[str(result.verdict)] = counts.get(str(result.verdict), 0) + 1
-        elapsed = progress.tasks[0].elapsed or 0.0
-        done = sum(counts.values())
-        rate = f"{done / elapsed:.1f} programs/s" if elapsed > 0 else ""
-        progress.update(task, advance=1, rate=rate, verdicts=_verdict_summary(counts))
+    def on_event(event) -> None:
+        view.update(event.done, event.total, event.counts)
 
     try:
-        with spec.build(shader_cache_dir(catalog)) as pool, progress:
-            report = run_validation(catalog, pool, options, on_start=started, on_result=on_result)
+        with spec.build(shader_cache_dir(catalog)) as pool, view:
+            report = run_validation(catalog, pool, options, on_event=on_event)
     finally:
         catalog.close()
     if report.selected == 0:
         console.print("nothing to validate: every program has a current verdict (use --revalidate to redo them)")
         return
-    console.print(_verdict_table(dict(report.counts), f"verdicts of this run ({report.done} programs)"))
-    console.print(f"{report.done} of {report.selected} programs in {report.seconds:.1f} s ({report.rate:.2f} programs/s)"
+    console.print(_verdict_table(dict(report.counts), f"verdicts of this run ({plural(report.done, 'program')})"))
+    console.print(f"{report.done} of {plural(report.selected, 'program')} in {report.seconds:.1f} s ({report.rate:.2f} programs/s)"
                   + (f"; {report.scored} ok programs scored on the way" if report.scored else ""))
     if report.interrupted:
         err_console.print("interrupted: the verdicts above are saved; run `harvest validate` again to resume")
@@ -164,7 +136,7 @@ def _program_from_catalog(db: Path | None, program_id: int, dialect: Optional[st
 
     from corpus.render_source import load_program_sources
 
-    catalog = open_db(db)
+    catalog = open_db(db, writer=False)
     try:
         with catalog.session() as session:
             sources = load_program_sources(session, [program_id])
