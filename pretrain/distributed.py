@@ -68,3 +68,20 @@ def broadcast_value(env: DistEnv, value: T) -> T:
 def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier()
+
+
+class StopVote:
+    """Agrees across ranks on whether to stop, and by which signal, so every rank leaves the loop at the same step
+    (a rank that left alone would leave the others waiting in the next all-reduce). The vote runs on a gloo group:
+    on CPU, it never waits for the GPU."""
+
+    def __init__(self, env: DistEnv) -> None:
+        self.group = dist.new_group(backend="gloo") if env.distributed else None
+
+    def agree(self, signum: int) -> int:
+        """The highest signal number any rank received (0: none), the same on every rank."""
+        if self.group is None:
+            return signum
+        box = torch.tensor([signum], dtype=torch.int64)
+        dist.all_reduce(box, op=dist.ReduceOp.MAX, group=self.group)
+        return int(box.item())

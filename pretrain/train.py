@@ -34,9 +34,10 @@ from pretrain.data import (
     gl_backend,
     live_loader,
 )
-from pretrain.distributed import DistEnv, barrier, broadcast_value
+from pretrain.distributed import DistEnv, StopVote, barrier, broadcast_value
 from pretrain.models import ARCHS, BackboneSpec, build_backbone
 from pretrain.objectives import MocoConfig, MocoObjective, SupervisedObjective
+from pretrain.stopping import StopRequest, children_shielded
 
 METHODS = ("supervised", "moco")
 CONFIG_NAME = "config.json"
@@ -128,6 +129,7 @@ class RunSummary:
     images_per_s: float | None
     checkpoint: Path
     programs: int
+    stopped_by: int = 0  # the signal that stopped the run early (0: it ran to its end)
 
 
 def new_run_dir(runs_root: Path, config: PretrainConfig) -> Path:
@@ -248,80 +250,120 @@ def next_batch(batches: Iterator[LiveBatch]) -> LiveBatch:
         ) from None
 
 
-def run_pretraining(
-    config: PretrainConfig,
-    run_dir: Path,
-    programs: list[ExportedProgram],
-    env: DistEnv,
-    *,
-    resume: bool = False,
-    origin: str = "",
-    stop_at: int | None = None,
-    on_step: Callable[[StepMetrics], None] | None = None,
-    backend_factory: Callable[[LiveDataConfig], RenderBackend] = gl_backend,
-) -> RunSummary:
-    """Train `config.steps` steps (or until `stop_at`, which simulates an interruption) and checkpoint at the end.
-    With `resume`, restart from `run_dir`'s checkpoint: model, optimizer, MoCo queue, scaler and the data position
-    (every data and augmentation seed derives from run seed, rank and step)."""
-    config.validate()
-    files = _RunFiles(run_dir, env.is_main)
-    keys = [p.key for p in programs]
+class _Trainer:
+    """The model, its optimizer and their checkpoint: one optimizer step at a time."""
 
-    problem = None
-    if env.is_main:
-        if resume and not files.checkpoint.is_file():
-            problem = f"cannot resume: {run_dir} has no {CHECKPOINT_NAME}"
-        elif not resume and run_dir.exists():
-            problem = f"run folder {run_dir} already exists (pass --resume to continue it, or choose another --out)"
-    problem = broadcast_value(env, problem)
-    if problem:
-        raise HarvestError(problem)
-
-    torch.manual_seed(config.seed)  # same initial weights on every rank (DDP also broadcasts them)
-    objective = build_objective(config, len(programs)).to(env.device)
-    optimizer = torch.optim.SGD(
-        [p for p in objective.parameters() if p.requires_grad], lr=0.0, momentum=0.9,
-        weight_decay=config.weight_decay,
-    )
-    autocast, scaler = _autocast(env.device)
-    start_step = 0
-    if resume:
-        payload = load_checkpoint(files.checkpoint)
-        if payload.get("program_keys") != keys:
-            raise HarvestError(f"the programs differ from those {run_dir} was trained on: resume with the same data")
-        objective.load_state_dict(payload["objective"])
-        optimizer.load_state_dict(payload["optimizer"])
-        if scaler is not None and payload.get("scaler"):
-            scaler.load_state_dict(payload["scaler"])
-        torch.set_rng_state(payload["torch_rng"])
-        start_step = int(payload["step"])
-        files.trim_metrics(start_step)
-    else:
-        files.start(config, programs, origin)
-    barrier(env)
-
-    model: nn.Module = objective
-    if env.distributed:
-        model = DistributedDataParallel(
-            objective, device_ids=[env.device.index] if env.device.type == "cuda" else None,
-            broadcast_buffers=False,  # MoCo's queue stays in step through all_gather; BN statistics stay per rank
+    def __init__(self, config: PretrainConfig, programs: list[ExportedProgram], env: DistEnv,
+                 files: _RunFiles) -> None:
+        self.config, self.env, self.files = config, env, files
+        self.keys = [p.key for p in programs]
+        torch.manual_seed(config.seed)  # same initial weights on every rank (DDP also broadcasts them)
+        self.objective = build_objective(config, len(programs)).to(env.device)
+        self.optimizer = torch.optim.SGD(
+            [p for p in self.objective.parameters() if p.requires_grad], lr=0.0, momentum=0.9,
+            weight_decay=config.weight_decay,
         )
+        self.autocast, self.scaler = _autocast(env.device)
+        self.model: nn.Module = self.objective
 
-    def checkpoint(step: int) -> None:
-        files.save({
+    def restore(self) -> int:
+        """Load the run's checkpoint; the step it was taken at."""
+        payload = load_checkpoint(self.files.checkpoint)
+        if payload.get("program_keys") != self.keys:
+            raise HarvestError(f"the programs differ from those {self.files.run_dir} was trained on: "
+                               "resume with the same data")
+        self.objective.load_state_dict(payload["objective"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.scaler is not None and payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        torch.set_rng_state(payload["torch_rng"])
+        return int(payload["step"])
+
+    def wrap_distributed(self) -> None:
+        if self.env.distributed:
+            self.model = DistributedDataParallel(
+                self.objective, device_ids=[self.env.device.index] if self.env.device.type == "cuda" else None,
+                broadcast_buffers=False,  # MoCo's queue stays in step through all_gather; BN statistics stay per rank
+            )
+
+    def step(self, batch: LiveBatch, step: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """One optimizer step: the loss and accuracy tensors (not read, to keep the GPU busy) and the lr."""
+        config, device = self.config, self.env.device
+        lr = learning_rate(config, self.env.world_size, step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        views = make_views(batch, config, self.objective.num_views, self.env.rank, step, device)
+        label_index = batch.label_index.to(device, non_blocking=True)
+        label_weight = batch.label_weight.to(device, non_blocking=True)
+        with self.autocast:
+            loss, accuracy = self.model(views, label_index, label_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        return loss, accuracy, lr
+
+    def checkpoint(self, step: int) -> None:
+        config = self.config
+        self.files.save({
             "format": CHECKPOINT_FORMAT,
             "backbone_spec": BackboneSpec(config.arch, config.width, config.stem).to_json(),
             "method": config.method,
             "config": asdict(config),
             "step": step,
-            "world_size": env.world_size,
-            "program_keys": keys,
-            "objective": objective.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
+            "world_size": self.env.world_size,
+            "program_keys": self.keys,
+            "objective": self.objective.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "torch_rng": torch.get_rng_state(),
         })
 
+
+class _Window:
+    """Throughput and data-wait share over the steps since the last log line."""
+
+    def __init__(self, config: PretrainConfig, env: DistEnv) -> None:
+        self.images_per_step = config.batch_size * env.world_size
+        self.steps_total = config.steps
+        self.started = time.perf_counter()
+        self.start, self.wait, self.steps = self.started, 0.0, 0
+
+    def next_batch(self, batches: Iterator[LiveBatch]) -> LiveBatch:
+        wait_from = time.perf_counter()
+        batch = next_batch(batches)
+        self.wait += time.perf_counter() - wait_from
+        return batch
+
+    def close(self, step: int, loss: float, accuracy: float, lr: float) -> StepMetrics:
+        now = time.perf_counter()
+        span = max(now - self.start, 1e-9)
+        metrics = StepMetrics(step, self.steps_total, loss, accuracy, lr, self.steps * self.images_per_step / span,
+                              min(1.0, self.wait / span), now - self.started)
+        self.start, self.wait, self.steps = now, 0.0, 0
+        return metrics
+
+
+def _check_run_folder(files: _RunFiles, resume: bool, env: DistEnv) -> None:
+    problem = None
+    if env.is_main:
+        if resume and not files.checkpoint.is_file():
+            problem = f"cannot resume: {files.run_dir} has no {CHECKPOINT_NAME}"
+        elif not resume and files.run_dir.exists():
+            problem = (f"run folder {files.run_dir} already exists (pass --resume to continue it, "
+                       "or choose another --out)")
+    problem = broadcast_value(env, problem)
+    if problem:
+        raise HarvestError(problem)
+
+
+def _live_batches(config: PretrainConfig, programs: list[ExportedProgram], env: DistEnv, start_step: int,
+                  backend_factory: Callable[[LiveDataConfig], RenderBackend]) -> Iterator[LiveBatch]:
+    """The endless batches from `start_step` on; the render workers stop when the iterator is dropped."""
     if env.device.type == "cpu" and config.workers > 0:
         # Renderers and trainer share the cores: intra-op threads that find their core taken spin at every barrier
         # (a 5-10x slowdown measured on 2 cores), so the trainer only takes the cores the renderers leave.
@@ -333,61 +375,72 @@ def run_pretraining(
     dataset = LiveRenders([p.source for p in programs], data_config, rank=env.rank, start_batch=start_step,
                           backend_factory=backend_factory)
     loader = live_loader(dataset, config.workers, pin_memory=env.device.type == "cuda")
+    with children_shielded():  # the workers start here
+        return iter(loader)
+
+
+def run_pretraining(
+    config: PretrainConfig,
+    run_dir: Path,
+    programs: list[ExportedProgram],
+    env: DistEnv,
+    *,
+    resume: bool = False,
+    origin: str = "",
+    stop_at: int | None = None,
+    stop: StopRequest | None = None,
+    on_step: Callable[[StepMetrics], None] | None = None,
+    backend_factory: Callable[[LiveDataConfig], RenderBackend] = gl_backend,
+) -> RunSummary:
+    """Train `config.steps` steps (or until `stop_at`, which simulates an interruption) and checkpoint at the end.
+    With `resume`, restart from `run_dir`'s checkpoint: model, optimizer, MoCo queue, scaler and the data position
+    (every data and augmentation seed derives from run seed, rank and step). Once `stop` holds a signal (on any
+    rank), every rank stops after its current step, checkpoints and returns; the summary names the signal."""
+    config.validate()
+    files = _RunFiles(run_dir, env.is_main)
+    _check_run_folder(files, resume, env)
+    trainer = _Trainer(config, programs, env, files)
+    start_step = trainer.restore() if resume else 0
+    if resume:
+        files.trim_metrics(start_step)
+    else:
+        files.start(config, programs, origin)
+    barrier(env)
+    trainer.wrap_distributed()
+    vote = StopVote(env)
     end_step = config.steps if stop_at is None else min(stop_at, config.steps)
-    step = start_step
-    last_loss: float | None = None
-    rate: float | None = None
-    started = time.perf_counter()
-    window_start, window_wait, window_steps = started, 0.0, 0
-    batches: Iterator[LiveBatch] = iter(loader)
-    objective.train()
+    step, last_loss, rate, stopped_by = start_step, None, None, 0
+    batches = _live_batches(config, programs, env, start_step, backend_factory)
+    window = _Window(config, env)
+    trainer.objective.train()
     try:
         while step < end_step:
-            wait_from = time.perf_counter()
-            batch = next_batch(batches)
-            window_wait += time.perf_counter() - wait_from
-            lr = learning_rate(config, env.world_size, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            views = make_views(batch, config, objective.num_views, env.rank, step, env.device)
-            label_index = batch.label_index.to(env.device, non_blocking=True)
-            label_weight = batch.label_weight.to(env.device, non_blocking=True)
-            with autocast:
-                loss, accuracy = model(views, label_index, label_weight)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            stopped_by = vote.agree(stop.signum if stop is not None else 0)
+            if stopped_by:
+                break
+            loss, accuracy, lr = trainer.step(window.next_batch(batches), step)
             step += 1
-            window_steps += 1
+            window.steps += 1
             if step % config.log_every == 0 or step == end_step:
-                now = time.perf_counter()
-                span = max(now - window_start, 1e-9)
                 last_loss = float(loss.item())  # only here: reading the loss waits for the GPU
                 if not math.isfinite(last_loss):
                     raise HarvestError(f"the loss diverged at step {step}: lower --lr")
-                rate = window_steps * config.batch_size * env.world_size / span
-                metrics = StepMetrics(step, config.steps, last_loss, float(accuracy.item()), lr, rate,
-                                      min(1.0, window_wait / span), now - started)
+                metrics = window.close(step, last_loss, float(accuracy.item()), lr)
+                rate = metrics.images_per_s
                 files.log(metrics)
                 if on_step is not None and env.is_main:
                     on_step(metrics)
-                window_start, window_wait, window_steps = now, 0.0, 0
             if step % config.checkpoint_every == 0 and step < end_step:
-                checkpoint(step)
-    except KeyboardInterrupt:
+                trainer.checkpoint(step)
+    except KeyboardInterrupt:  # a caller that did not pass `stop`: keep what the finished steps learnt
         if step > start_step:
-            checkpoint(step)  # a stopped run can be resumed from where it stopped
+            trainer.checkpoint(step)
         raise
     finally:
         del batches  # stops the render workers
-    checkpoint(step)
+    trainer.checkpoint(step)
     barrier(env)
-    return RunSummary(run_dir, start_step, step, last_loss, rate, files.checkpoint, len(programs))
+    return RunSummary(run_dir, start_step, step, last_loss, rate, files.checkpoint, len(programs), stopped_by)
 
 
 def resolved_config(base: PretrainConfig, overrides: dict) -> PretrainConfig:

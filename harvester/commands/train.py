@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.markup import escape
 from rich.table import Table
 
-from harvester.cli_common import DbOption, console
+from harvester.cli_common import DbOption, console, err_console
+from harvester.commands.train_progress import step_reporter
 from harvester.errors import HarvestError
 
 TORCH_MISSING = "pretraining needs torch: pip install 'harvest[train]'"
@@ -55,14 +51,7 @@ def pretrain(
     _require_torch()
     from pretrain.distributed import broadcast_value, init_distributed, shutdown
     from pretrain.programs import choose_programs, load_programs
-    from pretrain.train import (
-        PretrainConfig,
-        machine_defaults,
-        new_run_dir,
-        read_run_config,
-        resolved_config,
-        run_pretraining,
-    )
+    from pretrain.train import new_run_dir, read_run_config, resolved_config
 
     if resume and out is None:
         raise HarvestError("--resume needs --out RUN_DIR (the run to continue)")
@@ -73,9 +62,7 @@ def pretrain(
             if steps is not None:
                 config = resolved_config(config, {"steps": steps})
         else:
-            chosen = method or "moco"
-            base = resolved_config(PretrainConfig(method=chosen), machine_defaults(chosen, env.device))
-            config = resolved_config(base, dict(
+            config = _new_run_config(method, env.device, dict(
                 arch=arch, width=width, size=size, batch_size=batch_size, steps=steps, workers=workers,
                 mixup=mixup, pool_size=pool_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
             ))
@@ -91,35 +78,77 @@ def pretrain(
                 f"{config.method} {config.arch} (width {config.width}) at {config.size} px on {env.device}"
                 f"{f' x{env.world_size}' if env.distributed else ''}: {len(programs)} programs from {origin}, "
                 f"batch {config.batch_size}, MixUp {config.mixup}, {config.workers} render worker(s), "
-                f"pool {min(config.pool_size, len(programs))} -> {run_dir}"
+                f"pool {min(config.pool_size, len(programs))} -> {run_dir}",
+                markup=False, highlight=False, soft_wrap=True,
             )
-        summary = _train_with_progress(config, run_dir, programs, env, resume, origin, run_pretraining)
+        summary = _train_with_progress(config, run_dir, programs, env, resume, origin)
     finally:
         shutdown(env)
+    if summary.stopped_by:
+        _report_stop(summary, config, env, {"--data": data, "--db": db, "--num-programs": num_programs,
+                                            "--device": device})
     if env.is_main:
+        loss = summary.final_loss if summary.final_loss is None else round(summary.final_loss, 4)
         console.print(
-            f"[bold]{summary.step}[/] steps done (from {summary.start_step}); last loss "
-            f"{summary.final_loss if summary.final_loss is None else round(summary.final_loss, 4)}, "
+            f"[bold]{summary.step}[/] steps done (from {summary.start_step}); last loss {loss}, "
             f"{0 if summary.images_per_s is None else round(summary.images_per_s)} images/s; "
-            f"checkpoint {summary.checkpoint}"
+            f"checkpoint {escape(str(summary.checkpoint))}",
+            highlight=False, soft_wrap=True,
         )
 
 
-def _train_with_progress(config, run_dir, programs, env, resume, origin, run_pretraining):
-    if not env.is_main:
-        return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin)
-    with Progress(
-        TextColumn("[bold]pretrain"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[loss]}"), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
-    ) as progress:
-        task = progress.add_task("train", total=config.steps, rate="", loss="")
+def _new_run_config(method: Optional[str], device, overrides: dict):
+    from pretrain.train import PretrainConfig, machine_defaults, resolved_config
 
-        def on_step(metrics) -> None:
-            progress.update(task, completed=metrics.step, rate=f"{metrics.images_per_s:.0f} img/s",
-                            loss=f"loss {metrics.loss:.3f} acc {metrics.accuracy:.2f}")
+    chosen = method or "moco"
+    base = resolved_config(PretrainConfig(method=chosen), machine_defaults(chosen, device))
+    return resolved_config(base, overrides)
 
-        return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin, on_step=on_step)
+
+def _train_with_progress(config, run_dir, programs, env, resume, origin):
+    from pretrain.stopping import stop_on_signals
+    from pretrain.train import run_pretraining
+
+    with stop_on_signals() as stop:
+        if not env.is_main:
+            return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin, stop=stop)
+        images_per_step = config.batch_size * env.world_size
+        with step_reporter(console, config.steps, images_per_step, config.log_every) as on_step:
+            return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin, stop=stop,
+                                   on_step=on_step)
+
+
+def resume_command(run_dir: Path, steps: int, passed: dict[str, object], world_size: int = 1,
+                   local_world_size: int | None = None) -> str:
+    """The shell command that continues `run_dir`, built from known options only (never the raw command line, so
+    nothing else the user typed is echoed). `passed` holds the options that choose the same programs and device."""
+    words = ["pretrain", "--out", str(run_dir), "--resume", "--steps", str(steps)]
+    for option, value in passed.items():
+        if value is not None:
+            words += [option, str(value)]
+    if world_size == 1:
+        return shlex.join(["harvest", *words])
+    per_node = local_world_size or world_size
+    launcher = ["torchrun", "--nproc_per_node", str(per_node)]
+    if per_node != world_size:  # several nodes: the rendezvous options are the user's own
+        launcher += ["--nnodes", str(world_size // per_node)]
+    return shlex.join([*launcher, "-m", "harvester.cli", *words])
+
+
+def _report_stop(summary, config, env, passed: dict[str, object]) -> None:
+    """One line (rank 0) with the step and the command that resumes, then the signal's exit code on every rank."""
+    from pretrain.stopping import exit_code, signal_name
+
+    if env.is_main:
+        local = os.environ.get("LOCAL_WORLD_SIZE")
+        command = resume_command(summary.run_dir, config.steps, passed, env.world_size,
+                                 int(local) if local else None)
+        err_console.print(
+            f"stopped by {signal_name(summary.stopped_by)} at step {summary.step} of {config.steps}; "
+            f"checkpoint {summary.checkpoint}; resume with: {command}",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+    raise SystemExit(exit_code(summary.stopped_by))  # not typer.Exit: `quickstart` must stop too
 
 
 def probe(
