@@ -27,6 +27,8 @@ def program_source(program: Program, passes: list[ProgramPass]) -> ProgramSource
         common=common.code if common else "",
         channels=_channels(image),
         buffer_passes=program.buffer_passes,
+        # A dialect's variant (TwiGL's mode) is stored as the image pass's name.
+        mode=image.name if image and program.dialect == "twigl" else "",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from renderer import twigl
 from renderer.jobs import ProgramSource
 
 IMAGE_SOURCE = 0
@@ -201,6 +202,28 @@ def wrap_raw(source: ProgramSource) -> WrappedProgram:
     return WrappedProgram(version=version, vertex=vertex_shader(version), fragment=fragment)
 
 
+def wrap_twigl(source: ProgramSource) -> WrappedProgram:
+    """A twigl.app program in its mode: WebGL1 modes as GLSL ES 1.00 (like GLSL Sandbox), the ES 3.00 and MRT
+    modes as desktop 3.30 (like Shadertoy, for the same reason), with what geeker and geekest supply."""
+    mode = twigl.resolve_mode(source.mode, source.image)
+    code = twigl.parenthesize_ternary_assignments(source.image) if mode.ternary_fix else source.image
+    image = clean_user_code(code)
+    version = SHADERTOY_GLSL_VERSION if mode.es300 else WEBGL1_GLSL_VERSION
+    # geekest lets the code be main's body alone; the site then adds main around it.
+    body_only = mode.name == "geekest" and not twigl.defines_main(image.code)
+    fragment = (
+        _preamble(version, image.extensions)
+        + f"#line {WRAPPER_LINE_BASE + 1} {WRAPPER_SOURCE}\n"
+        + twigl.declarations(mode)
+        + ("void main() {\n" if body_only else "")
+        + f"#line 1 {IMAGE_SOURCE}\n"
+        + image.code
+        + (f"\n#line {WRAPPER_LINE_BASE + 1} {WRAPPER_SOURCE}\n}}" if body_only else "")
+        + "\n"
+    )
+    return WrappedProgram(version=version, vertex=vertex_shader(version), fragment=fragment)
+
+
 def locate(line: int) -> tuple[int, int]:
     """(source part, line within that part) for a line number the compiler reported."""
     if line > WRAPPER_LINE_BASE:
@@ -215,4 +238,6 @@ def wrap(source: ProgramSource) -> WrappedProgram:
         return wrap_shadertoy(source)
     if source.dialect in ("glslsandbox", "bookofshaders"):
         return wrap_webgl1(source)
+    if source.dialect == "twigl":
+        return wrap_twigl(source)
     return wrap_raw(source)

@@ -23,7 +23,7 @@ class Verdict(StrEnum):
     UNSUPPORTED = "unsupported"
 
 
-DIALECTS: tuple[str, ...] = ("shadertoy", "glslsandbox", "bookofshaders", "raw")
+DIALECTS: tuple[str, ...] = ("shadertoy", "glslsandbox", "bookofshaders", "twigl", "raw")
 
 # Channel kinds that we can stand in for with procedural noise; any other kind needs a live input.
 SUBSTITUTABLE_CHANNELS: frozenset[str] = frozenset({"texture", "cubemap", "volume", "buffer"})
@@ -35,7 +35,8 @@ class ProgramSource:
 
     For `shadertoy`, `common` is prepended to `image` by the wrapper; `channels[i]` is the ctype bound
     to iChannel i (None when unbound). `buffer_passes` > 0 means the program needs Buffer A-D
-    passes, which the renderer does not draw yet.
+    passes, which the renderer does not draw yet. `mode` is a dialect's variant: for `twigl` the mode spec
+    (`geekest 300es`, see renderer/twigl.py); empty means sniffed from the code.
     """
 
     dialect: str
@@ -43,6 +44,7 @@ class ProgramSource:
     common: str = ""
     channels: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None)
     buffer_passes: int = 0
+    mode: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
+from renderer import twigl
 from renderer.dialects import COMMON_SOURCE, IMAGE_SOURCE, WrappedProgram, locate, wrap
 from renderer.jobs import SUBSTITUTABLE_CHANNELS, FrameSpec, ProgramSource, Verdict
 from renderer.textures import BACKBUFFER_UNIT, ChannelTextures
@@ -147,6 +148,9 @@ class CompiledProgram:
             "u_resolution": (float(width), float(height)),
             "u_mouse": (x, y),
         }
+        if self.source.dialect == "twigl":
+            mode = twigl.resolve_mode(self.source.mode, self.source.image)
+            values.update(twigl.uniform_values(mode, width, height, t, frame.frame, (x / width, y / height), BACKBUFFER_UNIT))
         for name, value in values.items():
             self._set(name, value)
 

@@ -3,15 +3,19 @@
 - Shadertoy API JSON: one `{"Shader": ...}` object, a list of them, or JSONL of them;
 - the site's export JSON: a list of `{"info", "renderpass"}` with inputs as `{"filepath", "type", ...}`;
 - flat JSONL records (`id`, `image_code`, `common_code`, `buffer_a_code`, ..., `license`);
-- loose `.frag` / `.glsl` / `.fs` / `.shader` programs (dialect sniffed from the code).
+- loose `.frag` / `.glsl` / `.fs` / `.shader` programs (dialect sniffed from the code; author, title and
+  licence read from the leading comment header);
+- the Shaders21k release, zipped (`all_codes.zip`) or unpacked: its `.fragment` files (see shaders21k.py).
 Records of Shadertoy programs are stored as source `shadertoy` under their Shadertoy id, so a dump and
-the API agree on identity; loose files are source `local`, identified by their absolute path.
+the API agree on identity; loose files are source `local`, identified by their path relative to --path
+(never an absolute path: catalogs and exports travel).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +30,15 @@ from harvester.sources.base import (
     SourceUnavailable,
     WantedFn,
 )
+from harvester.sources import shaders21k
+from harvester.sources.file_header import parse_header
 from harvester.sources.shadertoy_format import program_from_flat, program_from_shader
 
 NAME = "local"
 PROGRAM_SUFFIXES = (".frag", ".glsl", ".fs", ".shader")
 JSON_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+ZIP_SUFFIXES = (".zip",)
 MAX_PROGRAM_BYTES = 1_000_000
 
 
@@ -47,8 +54,17 @@ def program_from_record(record: object) -> FetchedProgram:
     raise RecordError("record of unknown shape (expected a Shadertoy API, export or flat record)")
 
 
-def program_from_file(path: Path) -> FetchedProgram:
-    """A loose program file."""
+def _read_capped(path: Path) -> bytes | None:
+    """A file's bytes (None when absent or a link), refusing files past MAX_PROGRAM_BYTES."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    if path.stat().st_size > MAX_PROGRAM_BYTES:
+        raise RecordError(f"file larger than {MAX_PROGRAM_BYTES:,} bytes")
+    return path.read_bytes()
+
+
+def program_from_file(path: Path, name: str) -> FetchedProgram:
+    """A loose program file; `name` is its path relative to --path, which identifies it."""
     if path.stat().st_size > MAX_PROGRAM_BYTES:
         raise RecordError(f"file larger than {MAX_PROGRAM_BYTES:,} bytes")
     code = path.read_text(encoding="utf-8", errors="replace")
@@ -56,16 +72,20 @@ def program_from_file(path: Path) -> FetchedProgram:
         raise RecordError("empty file")
     if not looks_like_fragment_program(code):
         raise RecordError("not a fragment program (no mainImage, or main without a colour output)")
-    detected = detect_license(code)
-    resolved = path.resolve()
+    header = parse_header(code)
+    if header.license:
+        license_id, origin = header.license, "declared"
+    else:
+        detected = detect_license(code)
+        license_id, origin = (detected, "detected") if detected else (UNKNOWN, "source-default")
     return FetchedProgram(
         source=NAME,
-        source_id=resolved.as_posix(),
-        url=resolved.as_uri(),
-        title=path.stem[:500],
-        author="",
-        license=detected or UNKNOWN,
-        license_origin="detected" if detected else "source-default",
+        source_id=name,
+        url="",
+        title=(header.title or path.stem)[:500],
+        author=header.author,
+        license=license_id,
+        license_origin=origin,
         passes=[FetchedPass("image", code, [], "Image")],
     )
 
@@ -74,12 +94,19 @@ def _file_kind(path: Path, explicit: bool) -> str | None:
     suffix = path.suffix.lower()
     if suffix in PROGRAM_SUFFIXES:
         return "program"
+    if suffix == shaders21k.FRAGMENT_SUFFIX:
+        # A TwiGL mode file is read together with its program.
+        return None if shaders21k.role_of(path.as_posix()) == shaders21k.Role.MODE else "fragment"
+    if suffix in ZIP_SUFFIXES:
+        return "zip"
     if suffix in JSON_SUFFIXES:
         return "json"
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
     if not explicit:
         return None  # a folder's other files (README, images) are not ours
+    if zipfile.is_zipfile(path):
+        return "zip"
     with open(path, "rb") as fh:
         head = fh.read(4096).lstrip()
     if head.startswith(b"["):
@@ -102,6 +129,12 @@ class LocalSource:
         if not self.path.exists():
             raise SourceUnavailable(f"--path {self.path}: no such file or folder")
         self.path = self.path.resolve()
+        if self.path.is_file() and _file_kind(self.path, explicit=True) == "zip":
+            try:
+                with shaders21k.open_release(self.path):
+                    pass  # a zip that is not the release is unusable as a whole
+            except RecordError as exc:
+                raise SourceUnavailable(f"--path {self.path.name}: {exc}") from None
 
     @property
     def scope(self) -> str:
@@ -151,8 +184,11 @@ class LocalSource:
         for name, path, kind in files:
             if kind == "json":
                 return None
-            if kind == "program":
+            if kind in ("program", "fragment"):
                 total += 1
+                continue
+            if kind == "zip":
+                total += LocalSource._zip_count(path) - (start_item if name == start_file else 0)
                 continue
             with open(path, "rb") as fh:
                 lines = [bool(line.strip()) for line in fh]
@@ -160,10 +196,21 @@ class LocalSource:
             total += sum(lines[skip:])
         return total
 
+    @staticmethod
+    def _zip_count(path: Path) -> int:
+        try:
+            with shaders21k.ZipRelease(path) as release:
+                return len(release.programs())
+        except RecordError:
+            return 1  # reported as one failure when its turn comes
+
     def _read(self, name: str, path: Path, kind: str, skip: int, wanted: WantedFn) -> Iterator[tuple[int, object]]:
-        if kind == "program":
+        if kind in ("program", "fragment"):
             if skip < 1:
-                yield 0, self._guard(name, lambda: program_from_file(path), wanted)
+                yield 0, self._guard(name, lambda: self._parse_file(name, path, kind), wanted)
+            return
+        if kind == "zip":
+            yield from self._read_zip(name, path, skip, wanted)
             return
         if kind == "jsonl":
             with open(path, encoding="utf-8", errors="replace") as fh:
@@ -184,6 +231,24 @@ class LocalSource:
             if index >= skip:
                 label = f"{name}[{index}]" if isinstance(document, list) else name
                 yield index, self._guard(label, lambda: program_from_record(record), wanted)
+
+    @staticmethod
+    def _parse_file(name: str, path: Path, kind: str) -> FetchedProgram:
+        if kind == "program":
+            return program_from_file(path, name)
+        # The role comes from the whole path, so a single file given as --path is placed as well.
+        return shaders21k.fragment_program(path.as_posix(), lambda other: _read_capped(Path(other)))
+
+    def _read_zip(self, name: str, path: Path, skip: int, wanted: WantedFn) -> Iterator[tuple[int, object]]:
+        try:
+            release = shaders21k.open_release(path)
+        except RecordError as exc:
+            if skip < 1:
+                yield 0, FetchFailure(NAME, name, str(exc))
+            return
+        with release:
+            for position, member, parse in release.items(skip):
+                yield position, self._guard(f"{name}:{member}", parse, wanted)
 
     @staticmethod
     def _guard(label: str, parse, wanted: WantedFn) -> FetchedProgram | FetchFailure | AlreadyKnown:
