@@ -2,27 +2,26 @@
 
 Selection runs filter steps in a fixed order (verdict, exact duplicates, near duplicates, source, licence,
 diversity, limit) and records how many programs each removed. The dataset is written into a temporary folder
-beside the target and renamed into place at the end, so an interrupted export leaves nothing behind.
+beside the target and swapped into place at the end (see corpus/export_staging.py), so an interrupted export
+leaves the previous one in place and nothing that the next export does not clean up. Programs are loaded, rendered
+and written one shard at a time (corpus/export_shards.py), so memory does not grow with the export.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 import random
-import re
 import shutil
-import tarfile
-import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
 
-from PIL import Image
+from sqlalchemy.orm import defer
 from sqlmodel import select
 
+from corpus.attribution import attribution_markdown
 from corpus.dedup import METHOD as DEDUP_METHOD
 from corpus.dedup import marks_are_current
 from corpus.export_format import (
@@ -32,12 +31,14 @@ from corpus.export_format import (
     MANIFEST_NAME,
     SHARDS_DIR,
     SampleMetadata,
-    joined_code,
     program_key,
-    shard_name,
 )
+from corpus.export_shards import ExportItem, ImageRenderer, Progress, program_batches, write_loose, write_shard
+from corpus.export_staging import install, make_staging, recover
 from corpus.models import Program, Score, Validation
+from corpus.public_identity import import_roots, public_identity
 from corpus.render_source import load_program_sources
+from corpus.wording import counted
 from harvester.errors import HarvestError
 from harvester.licenses import KNOWN_LICENSES, UNKNOWN, is_commercial_safe
 from renderer.executor_spec import ExecutorSpec
@@ -47,8 +48,6 @@ FORMATS = ("webdataset", "jsonl")
 DEFAULT_SHARD_SIZE = 1000
 DEFAULT_IMAGE_SIZE = 256
 DEFAULT_OUT_NAME = "export"
-# Fixed member time in the shards, so the same selection gives byte-identical tar files.
-MEMBER_MTIME = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,11 @@ class ExportSummary:
     deduplicated: bool = False  # whether near duplicates were searched again on the way
     images: int = 0
     selected_ids_sha256: str = ""
+
+    def describe(self) -> str:
+        parts = [counted(self.shards, "shard")] if self.shards else []
+        parts.append(counted(self.images, "image"))
+        return f"exported {counted(self.exported, 'program')} ({', '.join(parts)}) to {self.out}"
 
 
 @dataclass(frozen=True)
@@ -131,8 +135,11 @@ def resolve_licenses(requested: tuple[str, ...], catalog_ids: set[str]) -> tuple
 
 
 def resolve_out(options: ExportOptions, catalog_folder: Path) -> Path:
+    """The target folder, checked, after cleaning up what crashed exports of it left (which may restore it)."""
     out = Path(options.out) if options.out is not None else catalog_folder / DEFAULT_OUT_NAME
     out = out.resolve()
+    if out.parent.is_dir():
+        recover(out)
     if out.exists() and not out.is_dir():
         raise HarvestError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not options.overwrite:
@@ -150,6 +157,8 @@ def _load_rows(session) -> list[_Row]:
         select(Program, Validation, Score)
         .join(Validation, Validation.program_id == Program.id, isouter=True)
         .join(Score, Score.program_id == Program.id, isouter=True)
+        # Every row is kept for the whole export: leave out the blobs it never reads.
+        .options(defer(Program.raw_record), defer(Validation.thumbnail_png))
         .order_by(Program.id)
     ).all()
     return [_Row(program, validation, score) for program, validation, score in rows]
@@ -189,17 +198,18 @@ def finish_selection(rows: list[_Row], steps: list[FilterStep], options: ExportO
     return rows
 
 
-# --- writing ----------------------------------------------------------------------------------------------------
+# --- what each program says about itself --------------------------------------------------------------------
 
 
-def _metadata(row: _Row, source: ProgramSource, cluster: list[int]) -> SampleMetadata:
+def _metadata(row: _Row, source: ProgramSource, cluster: list[int], roots: tuple[PurePosixPath, ...]) -> SampleMetadata:
     program, validation, score = row.program, row.validation, row.score
+    identity = public_identity(program.source_id, program.url, program.code_hash, roots)
     return SampleMetadata(
         key=program_key(program.source, program.id),
         id=program.id,
         source=program.source,
-        source_id=program.source_id,
-        url=program.url,
+        source_id=identity.source_id,
+        url=identity.url,
         title=program.title,
         author=program.author,
         license=program.license,
@@ -224,103 +234,134 @@ def _metadata(row: _Row, source: ProgramSource, cluster: list[int]) -> SampleMet
 def _clusters(session, ids: list[int]) -> dict[int, list[int]]:
     """For each exported id: itself, then the ids of programs that duplicate it (exactly or nearly)."""
     clusters = {pid: [pid] for pid in ids}
-    for program in session.exec(
-        select(Program).where((Program.duplicate_of.in_(ids)) | (Program.near_duplicate_of.in_(ids))).order_by(Program.id)
-    ).all():
-        head = program.duplicate_of if program.duplicate_of in clusters else program.near_duplicate_of
-        if head in clusters and program.id not in clusters[head]:
-            clusters[head].append(program.id)
+    # All marked programs rather than `IN (ids)`: an export can name more ids than SQLite takes in one query.
+    marked = session.exec(
+        select(Program.id, Program.duplicate_of, Program.near_duplicate_of)
+        .where(Program.duplicate_of.is_not(None) | Program.near_duplicate_of.is_not(None))
+        .order_by(Program.id)
+    ).all()
+    for program_id, duplicate_of, near_duplicate_of in marked:
+        head = duplicate_of if duplicate_of in clusters else near_duplicate_of
+        if head in clusters and program_id not in clusters[head]:
+            clusters[head].append(program_id)
     return clusters
 
 
-def _png(frame) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(frame, "RGB").save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+def _loader(catalog, rows: list[_Row]) -> Callable[[list[int]], dict[int, tuple[SampleMetadata, ProgramSource]]]:
+    """Loads the sources of a batch of ids (only then: code is the bulk of a catalog) and describes them."""
+    by_id = {row.program.id: row for row in rows}
+    with catalog.session() as session:
+        clusters = _clusters(session, list(by_id))
+        roots = import_roots(session)
+
+    def load(ids: list[int]) -> dict[int, tuple[SampleMetadata, ProgramSource]]:
+        with catalog.session() as session:
+            sources = load_program_sources(session, ids)
+        return {pid: (_metadata(by_id[pid], sources[pid], clusters[pid], roots), sources[pid]) for pid in ids}
+
+    return load
 
 
-def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = MEMBER_MTIME
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
+# --- writing ----------------------------------------------------------------------------------------------------
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+@dataclass
+class _Written:
+    samples: list[SampleMetadata] = field(default_factory=list)
+    shards: int = 0
+    images: int = 0
+    render_failed: int = 0
+
+    def add(self, items: list[ExportItem]) -> None:
+        self.samples += [item.sample for item in items]
+        self.images += sum(len(item.pngs) for item in items)
 
 
-def _md(text: str) -> str:
-    """Text from outside, safe inside a Markdown line: one line, Markdown and HTML characters escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split())) or "untitled"
+def _render_pool(options: ExportOptions):
+    if not options.images_per_program:
+        return nullcontext(None)
+    return options.executor.build(options.shader_cache_dir)
 
 
-def _md_url(url: str) -> str | None:
-    url = url.strip()
-    if not re.match(r"^https?://[^\s<>()]+$", url):
-        return None
-    return url
-
-
-def attribution_markdown(samples: list[SampleMetadata]) -> str:
-    lines = [
-        "# Attribution",
-        "",
-        f"This dataset holds {len(samples)} programs by their authors, each under its own licence, grouped below.",
-        "",
-    ]
-    by_license: dict[str, list[SampleMetadata]] = {}
-    for sample in samples:
-        by_license.setdefault(sample.license, []).append(sample)
-    for license_id in sorted(by_license):
-        info = KNOWN_LICENSES.get(license_id)
-        name = f" ({info.name})" if info else ""
-        group = sorted(by_license[license_id], key=lambda s: s.id)
-        lines += [f"## {_md(license_id)}{name}: {len(group)} programs", ""]
-        for sample in group:
-            url = _md_url(sample.url)
-            title = f"[{_md(sample.title)}]({url})" if url else _md(sample.title)
-            lines.append(f"- {title} by {_md(sample.author or 'unknown author')} ({sample.source}, `{sample.key}`)")
-        lines.append("")
-    return "\n".join(lines)
+def _write_programs(catalog, staging: Path, rows: list[_Row], options: ExportOptions, progress: Progress | None) -> _Written:
+    """Shards (or loose images) and the manifest, one batch of `shard_size` programs at a time."""
+    ids = [row.program.id for row in rows]
+    written = _Written()
+    webdataset = options.format == "webdataset"
+    if webdataset:
+        (staging / SHARDS_DIR).mkdir()
+    with _render_pool(options) as pool, open(staging / MANIFEST_NAME, "w", encoding="utf-8") as manifest:
+        renderer = None if pool is None else ImageRenderer(
+            pool, options.images_per_program, options.image_size, options.seed, len(ids), progress)
+        for index, items in enumerate(program_batches(ids, options.shard_size, _loader(catalog, rows), renderer)):
+            lines = write_shard(staging, index, items) if webdataset else write_loose(staging, items)
+            manifest.writelines(f"{line}\n" for line in lines)
+            written.add(items)
+            written.shards += int(webdataset)
+            if progress:
+                progress("write", len(written.samples), len(ids) - (renderer.failed if renderer else 0))
+        written.render_failed = renderer.failed if renderer else 0
+    return written
 
 
 def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def export_catalog(
-    catalog,
-    options: ExportOptions,
-    progress: Callable[[str, int, int], None] | None = None,
-    score_missing: Callable[[list[int]], int] | None = None,
-    refresh_dedup: Callable[[], object] | None = None,
-) -> ExportSummary:
-    """Select, score what lacks a score (via `score_missing`, which returns how many it scored), and write.
-
-    Near-duplicate marks come from the last `harvest dedup`; when the catalog has changed since (or dedup never
-    ran), `refresh_dedup` is called first to run it again, unless duplicates are kept anyway.
-
-    `progress(stage, done, total)` is told about scoring and writing. Raises HarvestError for every user mistake
-    before anything is written, and for an empty selection (nothing is written then)."""
+def _export_info(catalog, options: ExportOptions, summary: ExportSummary, licenses: tuple[str, ...] | None) -> str:
+    """export.json: how the export was made. Folders appear by name only: the export may be published."""
+    from corpus.scoring import METHOD as SCORE_METHOD
     from harvester import __version__
 
-    _check_options(options)
-    out = resolve_out(options, catalog.folder)
+    parameters = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k != "shader_cache_dir"}
+    info = {
+        "harvest_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "scoring_method": SCORE_METHOD,
+        "dedup_method": DEDUP_METHOD,
+        # False when near duplicates were exported unchecked (no refresh asked for, and marks stale).
+        "near_duplicate_marks_current": marks_are_current(catalog),
+        "catalog": catalog.path.name,
+        "parameters": parameters | {"out": summary.out.name},
+        "licenses_resolved": list(licenses) if licenses is not None else None,
+        "steps": [asdict(s) for s in summary.steps],
+        "exported": summary.exported,
+        "shards": summary.shards,
+        "images": summary.images,
+        "selected_ids_sha256": summary.selected_ids_sha256,
+    }
+    return json.dumps(info, indent=2, sort_keys=True) + "\n"
+
+
+def _summary(out: Path, steps: list[FilterStep], written: _Written) -> ExportSummary:
+    if written.render_failed:
+        steps.append(FilterStep("render failed during export", written.render_failed, len(written.samples)))
+    if not written.samples:
+        raise HarvestError("every selected program failed to render its images; nothing was written")
+    ids = sorted(sample.id for sample in written.samples)
+    return ExportSummary(out=out, exported=len(ids), shards=written.shards, steps=steps, images=written.images,
+                         selected_ids_sha256=hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest())
+
+
+# --- the whole export -------------------------------------------------------------------------------------------
+
+
+def _requested_licenses(catalog, options: ExportOptions) -> tuple[str, ...] | None:
+    if options.licenses is None:
+        return None
     with catalog.session() as session:
         catalog_licenses = set(session.exec(select(Program.license).distinct()).all())
-    licenses = resolve_licenses(options.licenses, catalog_licenses) if options.licenses is not None else None
+    return resolve_licenses(options.licenses, catalog_licenses)
 
-    deduplicated = False
-    if refresh_dedup is not None and not options.keep_duplicates:
-        if not marks_are_current(catalog):
-            refresh_dedup()
-            deduplicated = True
+
+def _selection(catalog, options: ExportOptions, licenses: tuple[str, ...] | None,
+               score_missing: Callable[[list[int]], int] | None) -> tuple[list[_Row], list[FilterStep], int]:
+    """The selected rows, the steps that narrowed them, and how many programs were scored on the way."""
+    from corpus.scoring import METHOD as SCORE_METHOD
+
     with catalog.session() as session:
         rows, steps = select_rows(_load_rows(session), options, licenses)
     scored = 0
-    from corpus.scoring import METHOD as SCORE_METHOD
-
     missing = [r.program.id for r in rows if r.score is None or r.score.method != SCORE_METHOD]
     if missing and score_missing is not None:
         scored = score_missing(missing)
@@ -333,116 +374,40 @@ def export_catalog(
             "no program matches the selection (" + ", ".join(f"{s.name}: -{s.removed}" for s in steps[1:] if s.removed)
             + "); nothing was written"
         )
+    return rows, steps, scored
 
-    ids = [r.program.id for r in rows]
-    with catalog.session() as session:
-        sources = load_program_sources(session, ids)
-        clusters = _clusters(session, ids)
-    samples = {r.program.id: _metadata(r, sources[r.program.id], clusters[r.program.id]) for r in rows}
 
-    frames_by_id: dict[int, list] = {}
-    if options.images_per_program:
-        frames_by_id = _render_images(sources, options, progress)
-        failed = [pid for pid in ids if pid not in frames_by_id]
-        if failed:
-            rows = _step(steps, "render failed during export", rows, [r for r in rows if r.program.id in frames_by_id])
-            ids = [r.program.id for r in rows]
-            if not rows:
-                raise HarvestError("every selected program failed to render its images; nothing was written")
+def export_catalog(
+    catalog,
+    options: ExportOptions,
+    progress: Progress | None = None,
+    score_missing: Callable[[list[int]], int] | None = None,
+    refresh_dedup: Callable[[], object] | None = None,
+) -> ExportSummary:
+    """Select, score what lacks a score (via `score_missing`, which returns how many it scored), and write.
 
-    summary = ExportSummary(out=out, exported=len(ids), shards=0, steps=steps, scored=scored, deduplicated=deduplicated)
-    summary.selected_ids_sha256 = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    Near-duplicate marks come from the last `harvest dedup`; when the catalog has changed since (or dedup never
+    ran), `refresh_dedup` is called first to run it again, unless duplicates are kept anyway.
+
+    `progress(stage, done, total)` is told about rendering and writing. Raises HarvestError for every user mistake
+    before anything is written, and for an empty selection (nothing is written then)."""
+    _check_options(options)
+    out = resolve_out(options, catalog.folder)
+    licenses = _requested_licenses(catalog, options)
+    deduplicated = False
+    if refresh_dedup is not None and not options.keep_duplicates and not marks_are_current(catalog):
+        refresh_dedup()
+        deduplicated = True
+    rows, steps, scored = _selection(catalog, options, licenses, score_missing)
+    staging = make_staging(out)
     try:
-        manifest_lines: list[str] = []
-        if options.format == "webdataset":
-            (staging / SHARDS_DIR).mkdir()
-        for start in range(0, len(ids), options.shard_size):
-            chunk = ids[start : start + options.shard_size]
-            shard = shard_name(start // options.shard_size)
-            tar = tarfile.open(staging / SHARDS_DIR / shard, "w", format=tarfile.PAX_FORMAT) if options.format == "webdataset" else None
-            try:
-                for pid in chunk:
-                    sample = samples[pid]
-                    images = [_png(f) for f in frames_by_id.get(pid, [])]
-                    sample.images = [f"f{i}.png" for i in range(len(images))]
-                    code = joined_code(sources[pid])
-                    if tar is not None:
-                        _add_member(tar, f"{sample.key}.frag", code.encode("utf-8", "surrogatepass"))
-                        _add_member(tar, f"{sample.key}.json", json.dumps(sample.to_json(), ensure_ascii=False, sort_keys=True).encode())
-                        for i, png in enumerate(images):
-                            _add_member(tar, f"{sample.key}.f{i}.png", png)
-                        manifest_lines.append(json.dumps({**sample.to_json(), "shard": shard}, ensure_ascii=False, sort_keys=True))
-                    else:
-                        if images:
-                            (staging / "images").mkdir(exist_ok=True)
-                            for i, png in enumerate(images):
-                                (staging / "images" / f"{sample.key}.f{i}.png").write_bytes(png)
-                        manifest_lines.append(json.dumps({**sample.to_json(), "code": code}, ensure_ascii=False, sort_keys=True))
-                    summary.images += len(images)
-                    if progress:
-                        progress("write", len(manifest_lines), len(ids))
-            finally:
-                if tar is not None:
-                    tar.close()
-            if tar is not None:
-                summary.shards += 1
-        _write_text(staging / MANIFEST_NAME, "\n".join(manifest_lines) + "\n")
-        _write_text(staging / ATTRIBUTION_NAME, attribution_markdown([samples[pid] for pid in ids]))
-        info = {
-            "harvest_version": __version__,
-            "format_version": FORMAT_VERSION,
-            "scoring_method": SCORE_METHOD,
-            "dedup_method": DEDUP_METHOD,
-            # False when near duplicates were exported unchecked (no refresh asked for, and marks stale).
-            "near_duplicate_marks_current": marks_are_current(catalog),
-            "catalog": str(catalog.path),
-            "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
-                           if k != "shader_cache_dir"} | {"out": str(out)},
-            "licenses_resolved": list(licenses) if licenses is not None else None,
-            "steps": [asdict(s) for s in steps],
-            "exported": len(ids),
-            "shards": summary.shards,
-            "images": summary.images,
-            "selected_ids_sha256": summary.selected_ids_sha256,
-        }
-        _write_text(staging / EXPORT_INFO_NAME, json.dumps(info, indent=2, sort_keys=True) + "\n")
-        _move_into_place(staging, out)
+        written = _write_programs(catalog, staging, rows, options, progress)
+        summary = _summary(out, steps, written)
+        summary.scored, summary.deduplicated = scored, deduplicated
+        _write_text(staging / ATTRIBUTION_NAME, attribution_markdown(written.samples))
+        _write_text(staging / EXPORT_INFO_NAME, _export_info(catalog, options, summary, licenses))
+        install(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
-
-
-def _move_into_place(staging: Path, out: Path) -> None:
-    """Rename the finished folder to `out`; an existing (empty, or --overwrite) `out` goes only once we are done."""
-    os.chmod(staging, 0o755)
-    if out.exists():
-        retired = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, retired)
-        os.replace(staging, out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, out)
-
-
-def _render_images(
-    sources: dict[int, ProgramSource], options: ExportOptions, progress: Callable[[str, int, int], None] | None
-) -> dict[int, list]:
-    from corpus.scoring import render_frames
-    from renderer.frames import frame_specs
-
-    size = options.image_size
-    frames: dict[int, list] = {}
-    done = 0
-
-    def specs(program_id: int):
-        return frame_specs(f"export:{options.seed}:{program_id}", options.images_per_program, size, size)
-
-    for result in render_frames(sources, specs, size, options.executor, shader_cache_dir=options.shader_cache_dir):
-        done += 1
-        if result.verdict == Verdict.OK and result.frames:
-            frames[result.key] = result.frames
-        if progress:
-            progress("render", done, len(sources))
-    return frames

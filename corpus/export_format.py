@@ -75,7 +75,7 @@ class ExportedProgram:
     title: str
     author: str
     license: str
-    url: str
+    url: str | None  # None: no public address (a local file)
     diversity: float | None
     origin: str = ""  # the catalog's source name: shadertoy, glslsandbox, local, ...
     source_id: str = ""
@@ -91,8 +91,8 @@ class SampleMetadata:
     key: str
     id: int
     source: str
-    source_id: str
-    url: str
+    source_id: str  # never an absolute local path (see corpus/public_identity.py)
+    url: str | None  # an http(s) URL, or None
     title: str
     author: str
     license: str

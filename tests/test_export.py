@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from corpus.export import ExportOptions, export_catalog
 from corpus.export_format import read_export
-from corpus.models import Score
+from corpus.models import Score, Validation
 from harvester.cli import app
 from harvester.errors import HarvestError
 from renderer.executor_spec import ExecutorSpec
 from renderer.executors import make_executor
-from renderer.jobs import FrameSpec, RenderJob
+from renderer.jobs import FrameSpec, ProgramSource, RenderJob
 from tests.test_export_programs import (
     ANIMATED,
     COLOURFUL_STATIC,
@@ -71,8 +71,9 @@ def test_export_writes_shards_the_webdataset_package_reads(filled, tmp_path):
     assert [p.program_id for p in programs] == [ids["animated"], ids["colourful"], ids["stripes"]]
     assert programs[0].source.image == ANIMATED and programs[0].source.dialect == "shadertoy"
     info = json.loads((out / "export.json").read_text())
-    assert info["exported"] == 3 and info["catalog"] == str(catalog.path) and len(info["selected_ids_sha256"]) == 64
-    assert info["parameters"]["min_diversity"] == 0.3
+    assert info["exported"] == 3 and info["catalog"] == catalog.path.name and len(info["selected_ids_sha256"]) == 64
+    assert info["parameters"]["min_diversity"] == 0.3 and info["parameters"]["out"] == "data"
+    assert str(tmp_path) not in (out / "export.json").read_text()  # folders by name only
     assert not list(tmp_path.glob(".data*"))  # no staging folder left
 
 
@@ -207,3 +208,58 @@ def test_export_without_a_refresh_says_the_marks_are_stale(filled, tmp_path):
     catalog, _ = filled
     export_catalog(catalog, ExportOptions(out=tmp_path / "out", executor=ExecutorSpec(workers=1)))
     assert json.loads((tmp_path / "out" / "export.json").read_text())["near_duplicate_marks_current"] is False
+
+
+def test_two_exports_of_the_same_catalog_give_byte_identical_shards(filled, tmp_path):
+    catalog, _ = filled
+    options = dict(images_per_program=2, image_size=16, shard_size=2, executor=ExecutorSpec(workers=2))
+    export_catalog(catalog, ExportOptions(out=tmp_path / "first", **options))
+    export_catalog(catalog, ExportOptions(out=tmp_path / "second", **options))
+    first = sorted((tmp_path / "first" / "shards").iterdir())
+    assert [p.name for p in first] == ["shard-000000.tar", "shard-000001.tar"]
+    for shard in first:
+        assert shard.read_bytes() == (tmp_path / "second" / "shards" / shard.name).read_bytes()
+        with tarfile.open(shard) as tar:
+            assert {(m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) for m in tar} == {(0, 0, 0, "", "", 0o644)}
+    assert (tmp_path / "first" / "manifest.jsonl").read_bytes() == (tmp_path / "second" / "manifest.jsonl").read_bytes()
+
+
+def test_programs_are_loaded_one_batch_at_a_time():
+    from corpus.export_shards import program_batches
+    from tests.test_export_format import _metadata as sample
+
+    loaded: list[list[int]] = []
+
+    def load(ids):
+        loaded.append(ids)
+        return {pid: (sample(f"k-{pid}", pid), ProgramSource("shadertoy", f"// {pid}")) for pid in ids}
+
+    batches = program_batches(list(range(1, 8)), 3, load, None)
+    assert [item.sample.id for item in next(batches)] == [1, 2, 3] and loaded == [[1, 2, 3]]
+    assert [[item.code for item in batch] for batch in batches] == [["// 4", "// 5", "// 6"], ["// 7"]]
+    assert loaded == [[1, 2, 3], [4, 5, 6], [7]]
+
+
+def test_a_program_that_fails_to_render_is_replaced_in_its_shard(filled, tmp_path):
+    catalog, ids = filled
+    with catalog.session() as session:  # validated once, but no longer compiles: the export drops it
+        session.get(Validation, ids["broken"]).verdict = "ok"
+    summary = export_catalog(catalog, ExportOptions(out=tmp_path / "d", images_per_program=1, image_size=16,
+                                                    shard_size=2, executor=ExecutorSpec(workers=2)))
+    assert {s.name: s.removed for s in summary.steps}["render failed during export"] == 1
+    assert summary.exported == 4 and summary.shards == 2 and summary.images == 4
+    sizes = []
+    for shard in sorted((tmp_path / "d" / "shards").iterdir()):
+        with tarfile.open(shard) as tar:
+            sizes.append(sum(1 for name in tar.getnames() if name.endswith(".frag")))
+    assert sizes == [2, 2]
+    assert f"{ids['broken']:08d}" not in (tmp_path / "d" / "manifest.jsonl").read_text()
+    assert summary.describe().startswith("exported 4 programs (2 shards, 4 images)")
+
+
+def test_counts_of_one_are_singular(filled, tmp_path):
+    catalog, ids = filled
+    summary = export_catalog(catalog, ExportOptions(out=tmp_path / "one", source="local"))
+    assert summary.describe() == f"exported 1 program (1 shard, 0 images) to {tmp_path / 'one'}"
+    text = (tmp_path / "one" / "ATTRIBUTION.md").read_text()
+    assert "holds 1 program by" in text and "## MIT (MIT License): 1 program\n" in text
