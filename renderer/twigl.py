@@ -166,7 +166,8 @@ def uniform_values(mode: TwiglMode, width: int, height: int, time: float, frame:
 # Our own code for the helpers geekest documents (snoise2D/3D/4D, fsnoise, fsnoiseDigits, hsv, rotate2D,
 # rotate3D, PI, PI2, and the mod289/permute hash they are built on). Simplex noise: skew to the simplex
 # grid, find the corners, hash each with the permutation polynomial (34x^2 + x) mod 289, sum the corners'
-# gradient ramps.
+# gradient ramps. 2D normalises its gradients to first order, as the usual scale of 130 assumes (an exact
+# normalisation overshoots -1..1).
 GEEKEST_HELPERS = """\
 float mod289(float x) { return x - floor(x / 289.0) * 289.0; }
 vec2 mod289(vec2 x) { return x - floor(x / 289.0) * 289.0; }
@@ -197,7 +198,7 @@ float snoise2D(vec2 v) {
     vec3 gy = abs(gx) - 0.5;
     gx -= floor(gx + 0.5);
     vec3 w = max(0.5 - vec3(dot(d0, d0), dot(d1, d1), dot(d2, d2)), 0.0);
-    w = w * w * w * w * inversesqrt(gx * gx + gy * gy);
+    w = w * w * w * w * (1.79284291400159 - 0.85373472095314 * (gx * gx + gy * gy));
     return 130.0 * dot(w, vec3(gx.x * d0.x + gy.x * d0.y, gx.y * d1.x + gy.y * d1.y, gx.z * d2.x + gy.z * d2.y));
 }
 float snoise3D(vec3 v) {

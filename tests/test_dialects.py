@@ -137,3 +137,113 @@ def test_raw_program_that_does_not_link_is_unsupported(gl_context):
     with pytest.raises(ProgramError) as caught:
         compile_program(gl_context, ProgramSource("raw", "void main() { gl_FragColor = vec4(1.0) }"))
     assert caught.value.verdict == Verdict.UNSUPPORTED
+
+
+# --- TwiGL ---------------------------------------------------------------------------------------------------
+
+from renderer.jobs import FrameSpec  # noqa: E402
+from renderer.twigl import (  # noqa: E402
+    TwiglMode,
+    TwiglModeError,
+    mode_from_lines,
+    parenthesize_ternary_assignments,
+    parse_mode,
+    sniff_mode,
+)
+
+
+def test_twigl_mode_specs_and_mode_files():
+    for spec in ("classic", "geek 300es", "geeker 300es mrt", "geekest ternary-fix", "geekest 300es ternary-fix"):
+        assert parse_mode(spec).spec() == spec
+    assert mode_from_lines("geekest\nTrue\nFalse\nTrue\n") == TwiglMode("geekest", es300=True, ternary_fix=True)
+    assert mode_from_lines("geek\nFalse\nTrue\nFalse").spec() == "geek 300es mrt"  # MRT modes are ES 3.00 on the site
+    assert mode_from_lines("classic\n") == TwiglMode("classic")
+    with pytest.raises(TwiglModeError, match="unknown TwiGL mode 'turbo'"):
+        mode_from_lines("turbo\nFalse\nFalse\nFalse\n")
+    with pytest.raises(TwiglModeError, match="line 3 is 'perhaps'"):
+        mode_from_lines("geek\nTrue\nperhaps\n")
+    with pytest.raises(TwiglModeError, match="flag '400es'"):
+        parse_mode("geek 400es")
+
+
+def test_twigl_wrappers_declare_what_each_mode_supplies():
+    classic = wrap(ProgramSource("twigl", "uniform float time;\nvoid main(){gl_FragColor=vec4(time);}", mode="classic"))
+    assert classic.fragment.startswith("#version 100\n") and "uniform vec2 r;" not in classic.fragment
+    geeker = wrap(ProgramSource("twigl", "void main(){o=vec4(t);}", mode="geeker 300es"))
+    assert geeker.fragment.startswith("#version 330 core\n") and "out vec4 o;" in geeker.fragment
+    assert "uniform float f;" in geeker.fragment and "#define FC" not in geeker.fragment
+    geekest = wrap(ProgramSource("twigl", "gl_FragColor=vec4(FC.xy/r,0,1);", mode="geekest"))
+    assert "#define FC gl_FragCoord" in geekest.fragment and "float snoise4D(vec4 v)" in geekest.fragment
+    assert "void main() {\n#line 1 0\ngl_FragColor" in geekest.fragment  # the body gets its main()
+    mrt = wrap(ProgramSource("twigl", "void main(){o0=vec4(1);o1=o0;}", mode="geekest 300es mrt"))
+    assert "layout(location = 1) out vec4 o1;" in mrt.fragment and "uniform sampler2D b1;" in mrt.fragment
+    assert "void main() {\n#line" not in mrt.fragment  # a geekest program with its own main keeps it
+
+
+@pytest.mark.parametrize("code, spec", [
+    ("precision highp float;uniform vec2 resolution;void main(){gl_FragColor=vec4(1);}", "classic"),
+    ("uniform vec2 resolution;out vec4 outColor;void main(){outColor=vec4(1);}", "classic 300es"),
+    ("precision highp float;uniform vec2 r;uniform float t;void main(){gl_FragColor=vec4(t);}", "geek"),
+    ("void main(){gl_FragColor=vec4(t);}", "geeker"),
+    ("void main(){o=vec4(t);}", "geeker 300es"),
+    ("void main(){o0=vec4(t);o1=o0;}", "geeker 300es mrt"),
+    ("gl_FragColor=vec4(FC.xy/r,0,1);", "geekest"),
+    ("o=vec4(hsv(t,1.,1.),1);", "geekest 300es"),
+    ("void main(){o=vec4(snoise2D(FC.xy),0,0,1);}", "geekest 300es"),
+])
+def test_twigl_mode_is_sniffed_when_none_is_stored(code, spec):
+    assert sniff_mode(code).spec() == spec
+
+
+def test_ternary_fix_parenthesises_assignments_and_keeps_lines():
+    code = "// a ? b = 1 : c\nx > 0. ? v += 1. : v -= 1.;\ny = c ? a : b ? d : e = 1.;\nz = p == q ? 1. : 2.;"
+    fixed = parenthesize_ternary_assignments(code)
+    assert fixed.splitlines() == ["// a ? b = 1 : c", "x > 0. ? (v += 1.) : (v -= 1.);",
+                                  "y = c ? a : (b ? d : (e = 1.));", "z = p == q ? 1. : 2.;"]
+
+
+def _pixel(gl_context, source: ProgramSource, frame: FrameSpec) -> tuple[int, ...]:
+    program = compile_program(gl_context, source)
+    try:
+        return tuple(int(v) for v in program.render(frame, 64, 64)[10, 10])
+    finally:
+        program.release()
+
+
+def test_twigl_uniform_names_per_mode(gl_context):
+    frame = FrameSpec(time=3.25, mouse=(32.0, 16.0, 0.0, 0.0), frame=8)
+    classic = ("precision highp float;uniform vec2 resolution;uniform vec2 mouse;uniform float time;"
+               "uniform float frame;void main(){gl_FragColor=vec4(resolution.y/256.,mouse.x,frame/16.+time*0.,1);}")
+    geek = ("precision highp float;uniform vec2 r;uniform float t;uniform float f;"
+            "void main(){gl_FragColor=vec4(r.x/256.,f/16.,t/4.,1);}")
+    geekest = "o=vec4(m.y*2.,f/16.,t/4.,1);"
+    assert _pixel(gl_context, ProgramSource("twigl", classic, mode="classic"), frame) == (64, 128, 128)
+    assert _pixel(gl_context, ProgramSource("twigl", geek, mode="geek"), frame) == (64, 128, 207)
+    assert _pixel(gl_context, ProgramSource("twigl", geekest, mode="geekest 300es"), frame) == (128, 128, 207)
+
+
+def test_twigl_error_line_is_the_users_line_in_a_body_only_program(gl_context):
+    with pytest.raises(ProgramError) as caught:
+        compile_program(gl_context, ProgramSource("twigl", "vec2 p=FC.xy/r;\ngl_FragColor=vec4(p,missing,1);",
+                                                  mode="geekest"))
+    assert caught.value.verdict == Verdict.COMPILE_ERROR and caught.value.line == 2
+
+
+def test_ternary_fix_draws_what_the_unfixed_program_draws(gl_context):
+    code = "vec2 p=FC.xy/r;float v=0.;for(int i=0;i<3;i++){p.x>p.y ? v+=.3 : v-=.1;p*=1.5;}o=vec4(v,p*.1,1);"
+    frame = FrameSpec(time=1.0)
+    assert (_pixel(gl_context, ProgramSource("twigl", code, mode="geekest 300es ternary-fix"), frame)
+            == _pixel(gl_context, ProgramSource("twigl", code, mode="geekest 300es"), frame))
+
+
+def test_geekest_noise_helpers_span_their_range(gl_context):
+    code = ("vec2 q=FC.xy*.08;gl_FragColor=vec4(snoise2D(q),snoise3D(vec3(q,t)),snoise4D(vec4(q,t,1.)),1)*.5+.5;")
+    program = compile_program(gl_context, ProgramSource("twigl", code, mode="geekest"))
+    try:
+        pixels = program.render(FrameSpec(time=0.7), 64, 64).reshape(-1, 3).astype(int)
+    finally:
+        program.release()
+    for channel in range(3):
+        values = pixels[:, channel]
+        assert values.min() < 70 and values.max() > 185, channel  # noise reaches well into both halves
+        assert ((values == 0) | (values == 255)).mean() < 0.01, channel  # and stays within -1..1

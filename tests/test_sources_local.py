@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +143,40 @@ def test_missing_path_is_one_clear_error(catalog, tmp_path):
         crawl(catalog, "local", SourceSettings(path=tmp_path, url="x"))
     with pytest.raises(HarvestError, match="unknown source 'nope'"):
         crawl(catalog, "nope", SourceSettings())
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "harvester" / "samples"
+BODY = "void mainImage(out vec4 c, in vec2 p) {{ c = vec4({v}); }}\n"
+
+
+def test_loose_file_headers_give_author_title_and_declared_licence(catalog, tmp_path):
+    files = {
+        "block.frag": "/*\n * Title: Rings\n * Author - Jane Doe <jane@example.org>\n * Licence: CC BY 4.0\n */\n",
+        "spdx.frag": "// by Bob\n// SPDX-License-Identifier: MIT OR Apache-2.0\n",
+        "words.frag": "// Created by Ann Lee - 2021\n// License: Creative Commons Attribution-ShareAlike 4.0 International\n",
+        "own.frag": "// Author: Kim\n// License: do what you like\n",
+        "prose.frag": "// by folding space into itself we get a fractal\n// Released under the MIT License\n",
+        "late.frag": "",  # the comments below the code are not a header
+    }
+    for index, (name, header) in enumerate(files.items()):
+        (tmp_path / name).write_text(header + BODY.format(v=f"0.{index}") + ("// Author: nobody\n// License: MIT\n"
+                                                                                if name == "late.frag" else ""))
+    assert crawl(catalog, "local", SourceSettings(path=tmp_path)).new == len(files)
+    got = {p.source_id: (p.title, p.author, p.license, p.license_origin) for p in programs(catalog)}
+    assert got == {
+        "block.frag": ("Rings", "Jane Doe", "CC-BY-4.0", "declared"),
+        "spdx.frag": ("spdx", "Bob", "MIT OR Apache-2.0", "declared"),
+        "words.frag": ("words", "Ann Lee", "CC-BY-SA-4.0", "declared"),
+        "own.frag": ("own", "Kim", "LicenseRef-do-what-you-like", "declared"),
+        "prose.frag": ("prose", "", "MIT", "detected"),
+        "late.frag": ("late", "", "MIT", "detected"),
+    }
+
+
+def test_bundled_samples_keep_the_author_and_licence_they_declare(catalog):
+    crawl(catalog, "local", SourceSettings(path=SAMPLES))
+    loose = [p for p in programs(catalog) if p.source == "local"]
+    assert len(loose) == len(list(SAMPLES.glob("*.frag")))
+    assert {(p.author, p.license, p.license_origin) for p in loose} == {("harvest contributors", "CC0-1.0", "declared")}
+    assert {p.source_id for p in loose} == {path.name for path in SAMPLES.glob("*.frag")}
+    assert all(p.url == "" for p in loose)
