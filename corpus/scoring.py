@@ -29,7 +29,6 @@ Definitions (also in README, "Scores"):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from corpus.models import Program, Score, Validation, utcnow
-from corpus.render_source import load_program_sources
+from corpus.stage_runner import BatchPolicy, CatalogProgram, StageEvent, run_stage
 from renderer.executor_spec import ExecutorSpec
 from renderer.frames import frame_specs
 from renderer.jobs import FrameSpec, ProgramSource, RenderJob, RenderResult, Verdict
@@ -261,6 +260,7 @@ class ScoreSummary:
     scored: int = 0
     failed: dict[str, int] = field(default_factory=dict)  # verdict of the scoring render -> programs
     seconds: float = 0.0
+    interrupted: bool = False
 
 
 def score_row(program_id: int, result: ProgramScores) -> Score:
@@ -268,13 +268,47 @@ def score_row(program_id: int, result: ProgramScores) -> Score:
                  fill=result.fill, frames_used=result.frames_used, method=METHOD, scored_at=utcnow())
 
 
-def _write_scores(catalog, scores: dict[int, ProgramScores]) -> None:
-    if not scores:
-        return
-    with catalog.session() as session:
-        for program_id, result in scores.items():
-            session.merge(score_row(program_id, result))
-    scores.clear()
+class ScoreStage:
+    """Draw each program at the fixed scoring points and keep its scores."""
+
+    name = "score"
+
+    def __init__(self, timeout_s: float = 10.0) -> None:
+        self.frames = frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
+        self.timeout_s = timeout_s
+        self.pending: dict[int, ProgramScores] = {}
+
+    def select(self, session: Session) -> list[int]:
+        return unscored_program_ids(session)
+
+    def job(self, program: CatalogProgram) -> RenderJob:
+        return RenderJob(key=program.id, program=program.code, frames=self.frames, width=SCORE_SIZE,
+                         height=SCORE_SIZE, timeout_s=self.timeout_s, keep_frames=True)
+
+    def consume(self, result: RenderResult) -> str:
+        # A program that draws nothing at the scoring points still has frames to score (diversity 0).
+        if result.verdict in (Verdict.OK, Verdict.BLANK) and result.frames:
+            self.pending[result.key] = score_frames(result.frames, seed=result.key)
+            return "scored"
+        return str(result.verdict)
+
+    def save(self, session: Session) -> None:
+        for program_id, values in self.pending.items():
+            session.merge(score_row(program_id, values))
+        self.pending = {}
+
+
+def _ids_to_score(session: Session, program_ids: list[int] | None, rescore: bool) -> list[int]:
+    if not rescore:
+        return unscored_program_ids(session, program_ids)
+    query = (
+        select(Program.id)
+        .join(Validation, Validation.program_id == Program.id)
+        .where(Validation.verdict == Verdict.OK.value, Program.duplicate_of.is_(None))
+        .order_by(Program.id)
+    )
+    wanted = set(program_ids) if program_ids is not None else None
+    return [pid for pid in session.exec(query).all() if wanted is None or pid in wanted]
 
 
 def score_catalog(
@@ -284,39 +318,27 @@ def score_catalog(
     rescore: bool = False,
     progress: ProgressCallback | None = None,
     shader_cache_dir: Path | None = None,
+    on_event: Callable[[StageEvent], None] | None = None,
 ) -> ScoreSummary:
     """Render and score the `ok` programs that lack a current score (all of them with `rescore`)."""
-    started = time.perf_counter()
     with catalog.session() as session:
-        if rescore:
-            query = (
-                select(Program.id)
-                .join(Validation, Validation.program_id == Program.id)
-                .where(Validation.verdict == Verdict.OK.value, Program.duplicate_of.is_(None))
-                .order_by(Program.id)
-            )
-            ids = [pid for pid in session.exec(query).all() if program_ids is None or pid in set(program_ids)]
-        else:
-            ids = unscored_program_ids(session, program_ids)
-        sources = load_program_sources(session, ids)
+        ids = _ids_to_score(session, program_ids, rescore)
     summary = ScoreSummary()
-    if not sources:
+    if not ids:
         return summary
-    specs = frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
-    pending: dict[int, ProgramScores] = {}
-    for result in render_frames(sources, specs, SCORE_SIZE, executor, shader_cache_dir=shader_cache_dir):
-        # A program that draws nothing at the scoring points still has frames to score (diversity 0).
-        if result.verdict in (Verdict.OK, Verdict.BLANK) and result.frames:
-            pending[result.key] = score_frames(result.frames, seed=result.key)
-            summary.scored += 1
-        else:
-            summary.failed[str(result.verdict)] = summary.failed.get(str(result.verdict), 0) + 1
-        if len(pending) >= SCORE_BATCH:
-            _write_scores(catalog, pending)
-        if progress:
+
+    def forward(event: StageEvent) -> None:
+        if progress and event.kind == "result":
             progress(1)
-    _write_scores(catalog, pending)
-    summary.seconds = time.perf_counter() - started
+        if on_event:
+            on_event(event)
+
+    with executor.build(shader_cache_dir) as pool:
+        report = run_stage(catalog, pool, ScoreStage(), BatchPolicy(results=SCORE_BATCH), forward, program_ids=ids)
+    summary.scored = report.counts.pop("scored", 0)
+    summary.failed = dict(report.counts)
+    summary.seconds = report.seconds
+    summary.interrupted = report.interrupted
     return summary
 
 

@@ -151,6 +151,8 @@ def run_stage(catalog: Catalog, executor: Renders, stage: Stage, policy: BatchPo
         with Session(catalog.engine) as session:
             program_ids = stage.select(session)
     report.selected = len(program_ids)
+    if hasattr(executor, "fit_to"):
+        executor.fit_to(len(program_ids))
     emit("start", "")
     batch = _Batch(catalog, stage, policy, report, emit)
     started = time.monotonic()

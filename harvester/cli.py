@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -17,6 +18,20 @@ from harvester.commands import render as render_commands
 from harvester.commands import train as train_commands
 from corpus.errors import CatalogError
 from harvester.errors import HarvestError
+
+def _no_value_placeholder_for_flags() -> None:
+    """typer 0.29 shows `--resume <bool>` for a flag, which takes no value: show nothing there."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx):  # noqa: ANN001 - click's context
+        return None if getattr(self, "is_bool_flag", False) or getattr(self, "count", False) else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_value_placeholder_for_flags()
 
 app = typer.Typer(
     name="harvest",
@@ -45,6 +60,8 @@ for module in (crawl_commands, catalog_commands, render_commands, curate_command
 
 
 def main() -> None:
+    # A harvest started from a background shell inherits SIGINT ignored, and Ctrl-C would not stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app(standalone_mode=True)
     except (HarvestError, CatalogError) as exc:

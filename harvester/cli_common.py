@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 PLAIN_WIDTH = 240
+# Each local worker holds a GL context and up to 2 GB; more than this on one machine is a typo, not a plan.
+MAX_WORKERS = 256
 
 
 def _console(stderr: bool = False) -> Console:
@@ -46,7 +48,7 @@ WorkersOption = Annotated[
     Optional[int], typer.Option("--workers", help="Render workers (default: one per core).", show_default=False)
 ]
 ExecutorOption = Annotated[
-    str, typer.Option("--executor", help="Where to render: local (a process pool) or ray (Ray actors; needs harvest[ray]).")
+    str, typer.Option("--executor", help="Where to render: local (a process pool) or ray (Ray actors; needs harvest\\[ray]).")
 ]
 RayAddressOption = Annotated[
     Optional[str],
@@ -64,8 +66,8 @@ def executor_spec(kind: str, workers: int | None, ray_address: str | None, cpus:
 
     if kind not in EXECUTOR_KINDS:
         raise HarvestError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTOR_KINDS)}")
-    if workers is not None and workers < 1:
-        raise HarvestError("--workers must be at least 1")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise HarvestError(f"--workers must be between 1 and {MAX_WORKERS}")
     if kind != "ray" and ray_address is not None:
         raise HarvestError("--ray-address needs --executor ray")
     return ExecutorSpec(kind=kind, workers=workers, ray_address=ray_address,

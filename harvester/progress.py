@@ -110,3 +110,31 @@ class ProgressView:
             parts.append(f"eta {_clock((self.total - self.done) / rate)}")
         counts = format_counts(self.counts, self.order)
         print("  ".join(p for p in parts if p) + (f"  {counts}" if counts else ""), file=self.stream, flush=True)
+
+
+class StepsProgress:
+    """Progress of a command made of named steps that report `(step, done, total)`, one view per step."""
+
+    def __init__(self, console: Console, labels: dict[str, str] | None = None) -> None:
+        self.console, self.labels = console, labels or {}
+        self.step: str | None = None
+        self.view: ProgressView | None = None
+
+    def __call__(self, step: str, done: int, total: int | None) -> None:
+        if step != self.step:
+            self.close()
+            self.step = step
+            self.view = ProgressView(self.labels.get(step, step), self.console).__enter__()
+        assert self.view is not None
+        self.view.update(done, total)
+
+    def close(self) -> None:
+        if self.view is not None:
+            self.view.__exit__(None, None, None)
+            self.view = None
+
+    def __enter__(self) -> StepsProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

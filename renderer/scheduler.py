@@ -25,6 +25,7 @@ class PooledExecutor:
     """Base of the executors: subclasses fill `_pool` and implement the four hooks below."""
 
     _pool: list
+    workers: int
 
     def _fill_pool(self) -> None:
         raise NotImplementedError
@@ -39,6 +40,11 @@ class PooledExecutor:
 
     def _replace(self, slot) -> None:
         raise NotImplementedError
+
+    def fit_to(self, jobs: int) -> None:
+        """Start no more workers than there are jobs (20 GL contexts for 3 programs help nobody)."""
+        if not self._pool:
+            self.workers = max(1, min(self.workers, jobs))
 
     def _check_usable(self) -> None:
         """Raise if this executor can run no more jobs (closed)."""

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from harvester.cli_common import DbOption, console, open_db
+from harvester.progress import plural
 
 db_app = typer.Typer(help="Catalog maintenance.", no_args_is_help=True)
 
@@ -38,8 +39,12 @@ def stats(
     if as_json:
         print(json.dumps(result.to_json(), sort_keys=True))
         return
+    if result.programs == 0:
+        console.print(f"{catalog.path} holds no programs yet: `harvest crawl --source local --path DIR` "
+                      "(or another source) adds some", highlight=False)
+        return
     console.print(
-        f"[bold]{result.programs}[/] programs in {catalog.path} "
+        f"[bold]{plural(result.programs, 'program')}[/] in {catalog.path} "
         f"({result.exact_duplicates} exact duplicates, {result.near_duplicates} near duplicates)"
     )
     for title, counts in (

@@ -7,14 +7,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
+
+from harvester.progress import ProgressView, StepsProgress, plural
 
 from harvester.cli_common import (
     DbOption,
@@ -24,6 +19,7 @@ from harvester.cli_common import (
     RayGpusOption,
     WorkersOption,
     console,
+    err_console,
     executor_spec,
     open_db,
 )
@@ -36,22 +32,21 @@ def _cache(catalog) -> Path:
     return shader_cache_dir(catalog)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
-    )
-
-
 def _score_with_progress(catalog, program_ids: list[int] | None, executor, rescore: bool = False):
-    from corpus.scoring import score_catalog, unscored_program_ids
+    from corpus.scoring import score_catalog
 
-    with catalog.session() as session:
-        total = len(unscored_program_ids(session, program_ids)) if not rescore else None
-    with _progress() as progress:
-        task = progress.add_task("scoring", total=total)
-        return score_catalog(catalog, program_ids, executor=executor, rescore=rescore,
-                             progress=lambda n: progress.advance(task, n), shader_cache_dir=_cache(catalog))
+    with ProgressView("scoring", err_console) as view:
+        summary = score_catalog(catalog, program_ids, executor=executor, rescore=rescore,
+                                shader_cache_dir=_cache(catalog),
+                                on_event=lambda event: view.update(event.done, event.total, event.counts))
+    if summary.interrupted:
+        raise _interrupted("scores")
+    return summary
+
+
+def _interrupted(what: str) -> typer.Exit:
+    err_console.print(f"interrupted: the {what} finished so far are saved; run the same command again to go on")
+    return typer.Exit(130)
 
 
 def _print_thresholds(catalog) -> None:
@@ -82,7 +77,7 @@ def score(
     summary = _score_with_progress(catalog, None, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), rescore)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
-    console.print(f"scored {summary.scored} programs in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
+    console.print(f"scored {plural(summary.scored, 'program')} in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
     _print_thresholds(catalog)
 
 
@@ -103,14 +98,21 @@ def dedup(
 def _run_dedup(catalog, executor, images: bool = True) -> None:
     from corpus.dedup import dedup_catalog
 
-    with _progress() as progress:
-        task = progress.add_task("hashing frames", total=None)
-        summary = dedup_catalog(catalog, executor=executor, images=images,
-                                progress=lambda n: progress.advance(task, n), shader_cache_dir=_cache(catalog))
+    hashed = 0
+    with ProgressView("hashing frames", err_console) as view:
+
+        def advance(count: int) -> None:
+            nonlocal hashed
+            hashed += count
+            view.update(hashed)
+
+        summary = dedup_catalog(catalog, executor=executor, images=images, progress=advance,
+                                shader_cache_dir=_cache(catalog))
     marked = sum(summary.near_duplicates.values())
     console.print(
-        f"{summary.programs} programs compared: {summary.code_pairs} code pairs, {summary.image_pairs} image pairs "
-        f"({summary.image_programs} programs hashed); {marked} near duplicates in {summary.clusters} clusters "
+        f"{plural(summary.programs, 'program')} compared: {plural(summary.code_pairs, 'code pair')}, "
+        f"{plural(summary.image_pairs, 'image pair')} ({plural(summary.image_programs, 'program')} hashed); "
+        f"{plural(marked, 'near duplicate')} in {plural(summary.clusters, 'cluster')} "
         f"(code: {summary.near_duplicates.get('code', 0)}, image: {summary.near_duplicates.get('image', 0)})"
     )
 
@@ -157,17 +159,10 @@ def export(
         _run_dedup(catalog, options.executor, images=last.images if last is not None else True)
 
     def score_missing(ids: list[int]) -> int:
-        console.print(f"scoring {len(ids)} programs that have no score yet")
+        console.print(f"scoring {plural(len(ids), 'program')} that have no score yet")
         return _score_with_progress(catalog, ids, options.executor).scored
 
-    with _progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task({"render": "rendering images", "write": "writing"}.get(stage, stage), total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with StepsProgress(err_console, {"render": "rendering images", "write": "writing"}) as report:
         summary = export_catalog(catalog, options, progress=report, score_missing=score_missing,
                                  refresh_dedup=refresh_dedup)
     table = Table(title="selection", title_justify="left")
@@ -180,7 +175,8 @@ def export(
     if options.min_diversity is not None or summary.scored:
         _print_thresholds(catalog)
     console.print(
-        f"exported {summary.exported} programs ({summary.shards} shards, {summary.images} images) to {summary.out}"
+        f"exported {plural(summary.exported, 'program')} ({plural(summary.shards, 'shard')}, "
+        f"{plural(summary.images, 'image')}) to {summary.out}"
     )
 
 

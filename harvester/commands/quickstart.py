@@ -41,7 +41,8 @@ def quickstart(
         None, "--probe-data", help="A probe dataset (.npz or image folder): compare the pretrained model with random init."
     ),
 ) -> None:
-    """Crawl the bundled samples, validate, score, dedup, export, write a gallery, pretrain briefly and probe."""
+    """Crawl the bundled samples, validate, score, dedup, export, write a gallery and pretrain briefly
+    (and, given --probe-data, probe the model against random init)."""
     from corpus.db import default_db_path
 
     started = time.monotonic()

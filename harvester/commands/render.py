@@ -205,8 +205,7 @@ def render(
     with LocalExecutor(workers=1, threads_per_worker=default_workers(), memory_limit_mb=None, fast_compile=False) as pool:
         result = next(iter(pool.run([job])))
     if result.verdict not in (Verdict.OK, Verdict.BLANK):
-        where = f" (line {result.error_line})" if result.error_line else ""
-        raise HarvestError(f"{result.verdict}{where}: {result.reason}")
+        raise HarvestError(f"{result.verdict}: {result.reason}")  # a compile error's reason names its line
     write_png_atomically(grid(result.frames or []), out)
     timing = ", ".join(f"{ms:.0f}" for ms in result.render_ms)
     console.print(f"wrote {out} ({width}x{height}, {frames} frame(s); compile {result.compile_ms:.0f} ms, render {timing} ms)")

@@ -1,0 +1,116 @@
+"""What the commands print: uncut plain lines off a terminal, flags without placeholders, words in the singular."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.cli import harvest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "harvester" / "samples"
+FAST = "void mainImage(out vec4 c, in vec2 f) { c = vec4(f / iResolution.xy, 0.5, 1.0); }\n"
+BROKEN = "void mainImage(out vec4 c, in vec2 f) {\n  c = vec4(1.0);\n  c = nope;\n}\n"
+
+
+def _plain_env() -> dict[str, str]:
+    return {"COLUMNS": ""}  # as under nohup or in a CI log: no terminal and no width to go by
+
+
+def test_validate_off_a_terminal_prints_whole_progress_lines(tmp_path):
+    deep = tmp_path / ("a-very-long-folder-name-" * 4)
+    deep.mkdir()
+    db = deep / "harvest.db"
+    assert harvest("crawl", "--source", "local", "--path", str(SAMPLES), "--db", str(db), env=_plain_env()).returncode == 0
+    result = harvest("validate", "--workers", "2", "--size", "32", "--frames", "1", "--db", str(db), env=_plain_env())
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("validating: ")]
+    assert progress, result.stderr
+    last = progress[-1]
+    assert "33/33" in last and "programs/s" in last and "ok " in last  # counts and rate on one uncut line
+    assert "…" not in result.stderr + result.stdout
+    assert not any(set(line) & set("━─") for line in result.stderr.splitlines())  # no bar fragments
+
+
+def test_crawl_off_a_terminal_shows_the_whole_command_output(tmp_path):
+    deep = tmp_path / ("another-long-folder-name-" * 5)
+    deep.mkdir()
+    result = harvest("crawl", "--source", "local", "--path", str(SAMPLES), "--db", str(deep / "h.db"), env=_plain_env())
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stderr + result.stdout
+
+
+def test_flags_show_no_value_placeholder_and_help_says_what_quickstart_does():
+    validate_help = harvest("validate", "--help").stdout
+    assert "--revalidate" in validate_help and "<bool>" not in validate_help
+    assert "harvest[ray]" in validate_help  # not eaten as markup
+    quickstart_help = " ".join(harvest("quickstart", "--help").stdout.split())
+    assert "--probe-data" in quickstart_help and "given --probe-data, probe" in quickstart_help
+
+
+def test_a_compile_error_names_its_line_once(tmp_path):
+    program = tmp_path / "broken.frag"
+    program.write_text(BROKEN)
+    result = harvest("render", "--file", str(program), "--dialect", "shadertoy", "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: compile_error: line 3") and line.count("line 3") == 1, line
+
+
+def test_empty_catalog_stats_say_so_in_one_line(tmp_path):
+    result = harvest("stats", "--db", str(tmp_path / "empty.db"))
+    assert result.returncode == 0
+    assert "holds no programs yet" in result.stdout and "┃" not in result.stdout
+
+
+def test_one_program_is_singular_and_workers_have_bounds(tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "only.frag").write_text("// Author: harvest contributors\n// License: CC0-1.0\n" + FAST)
+    db = str(tmp_path / "harvest.db")
+    assert harvest("crawl", "--source", "local", "--path", str(folder), "--db", db).returncode == 0
+    result = harvest("validate", "--workers", "16", "--size", "32", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert "(1 program)" in result.stdout and "1 programs" not in result.stdout
+    too_many = harvest("validate", "--workers", "100000", "--db", db)
+    assert too_many.returncode == 1 and "--workers must be between 1 and" in too_many.stderr
+
+
+def test_harvest_started_with_sigint_ignored_still_stops_on_ctrl_c(tmp_path):
+    """A background shell starts jobs with SIGINT ignored; harvest puts the default handling back."""
+    db = str(tmp_path / "harvest.db")
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "slow.frag").write_text((SAMPLES / "slow_loop.frag").read_text())
+    assert harvest("crawl", "--source", "local", "--path", str(slow), "--db", db).returncode == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harvester.cli", "validate", "--workers", "1", "--timeout", "600", "--db", db],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _has_children(process.pid):
+            time.sleep(0.1)  # until its render worker runs the slow program
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+
+
+def _has_children(pid: int) -> bool:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if Path(entry.path, "stat").read_text().split(") ")[1].split()[1] == str(pid):
+                    return True
+            except (OSError, IndexError):
+                pass
+    return False
