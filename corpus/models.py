@@ -143,3 +143,17 @@ class DedupRun(SQLModel, table=True):
     programs: int = 0
     near_duplicates: int = 0
     clusters: int = 0
+
+
+class ImageSignature(SQLModel, table=True):
+    """A program's perceptual hashes and mean colours at the near-duplicate points, drawn in the compile that
+    validated it (or by `harvest dedup` for programs validated before), so dedup need not compile it again.
+    `hashes` is empty when no frame had a picture to compare (nearly uniform luma everywhere)."""
+
+    __tablename__ = "image_signatures"
+
+    program_id: int = Field(foreign_key="programs.id", primary_key=True)
+    method: str  # version tag of the signature definition (points, size, hash)
+    hashes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # 64-bit, as hex
+    mean_colours: list[list[float]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow)
