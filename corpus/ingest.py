@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
 from corpus.models import (
@@ -22,6 +24,20 @@ from corpus.models import (
 )
 from corpus.normalize import code_hash, sniff_dialect
 from harvester.records import FetchedProgram, FetchFailure
+from harvester.redaction import redact, redact_value
+
+SQLITE_INT_MAX = 2**63 - 1
+# What one record can make the catalog raise: bad values, not a broken or locked database (OperationalError),
+# which would fail every record after it too and must end the crawl.
+RECORD_STORE_ERRORS = (
+    ValueError,  # UnicodeEncodeError among them: text that is not encodable as UTF-8
+    TypeError,
+    ArithmeticError,
+    sa_exc.IntegrityError,
+    sa_exc.DataError,
+    sa_exc.ProgrammingError,
+    sa_exc.InterfaceError,
+)
 
 
 class IngestOutcome(StrEnum):
@@ -48,6 +64,23 @@ def decompress_record(blob: bytes | None) -> object | None:
     if blob is None:
         return None
     return json.loads(zlib.decompress(blob).decode("utf-8"))
+
+
+def stored_count(value: object) -> int | None:
+    """The one integer policy of ingest, for every count of a record (likes, views).
+
+    A count that is not an int, is negative or exceeds SQLite's 64-bit integers is stored as NULL
+    (unknown), and the record is still imported. Clamping was the other choice; it was rejected because a
+    clamped count is a made-up number: 2**63-1 likes would make the program every duplicate group's keeper.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= SQLITE_INT_MAX else None
+
+
+def stored_date(value: object) -> datetime | None:
+    """Dates go through the same policy: anything but a datetime is unknown (sources parse unix seconds)."""
+    return value if isinstance(value, datetime) else None
 
 
 def _fetched_hash(fetched: FetchedProgram) -> str:
@@ -81,9 +114,9 @@ def ingest_program(session: Session, fetched: FetchedProgram) -> IngestResult:
     program.author = fetched.author
     program.description = fetched.description
     program.tags = list(fetched.tags)
-    program.published_at = fetched.published_at
-    program.likes = fetched.likes
-    program.views = fetched.views
+    program.published_at = stored_date(fetched.published_at)
+    program.likes = stored_count(fetched.likes)
+    program.views = stored_count(fetched.views)
     program.license = fetched.license
     program.license_origin = fetched.license_origin
     program.dialect = _dialect(fetched)
@@ -117,11 +150,31 @@ def ingest_program(session: Session, fetched: FetchedProgram) -> IngestResult:
     return IngestResult(outcome, program.id, twin)
 
 
+def ingest_or_fail(session: Session, fetched: FetchedProgram, crawler: str) -> IngestResult | FetchFailure:
+    """`ingest_program` inside a savepoint of its own: a record the catalog cannot store becomes a failure
+    of its id (reported by `crawler`) and leaves nothing behind, instead of rolling back the whole batch."""
+    _open_transaction(session)
+    try:
+        with session.begin_nested():
+            return ingest_program(session, fetched)
+    except RECORD_STORE_ERRORS as exc:
+        return FetchFailure(crawler, fetched.source_id, f"could not be stored: {type(exc).__name__}: {exc}")
+
+
+def _open_transaction(session: Session) -> None:
+    # pysqlite opens a transaction only before a write, so a SAVEPOINT issued first would be the outermost
+    # one, and releasing it would commit that record alone, apart from the batch and its cursor.
+    connection = session.connection()
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")
+
+
 def known_source_ids(session: Session, source: str) -> set[str]:
     return set(session.exec(select(Program.source_id).where(Program.source == source)).all())
 
 
 def start_run(session: Session, source: str, scope: str, params: dict) -> CrawlRun:
+    """A new running CrawlRun; `scope` must already be public (see harvester.redaction), params are redacted."""
     # The catalog has one writer, so an earlier run of this scope still marked running was killed
     # before it could record how it ended (kill -9, power loss); its committed work stays.
     for stale in session.exec(
@@ -130,7 +183,7 @@ def start_run(session: Session, source: str, scope: str, params: dict) -> CrawlR
         stale.status = "interrupted"
         stale.message = stale.message or "stopped without finishing (killed?); resumed by a later run"
         session.add(stale)
-    run = CrawlRun(source=source, scope=scope, params=params)
+    run = CrawlRun(source=source, scope=scope, params=redact_value(params))
     session.add(run)
     session.flush()
     return run
@@ -150,5 +203,15 @@ def save_cursor(session: Session, source: str, scope: str, cursor: dict) -> None
     session.add(row)
 
 
+def end_run(run: CrawlRun, status: str, message: str = "") -> None:
+    run.status, run.message, run.finished_at = status, _storable(message, 2000), utcnow()
+
+
 def record_failure(session: Session, run: CrawlRun, failure: FetchFailure) -> None:
-    session.add(CrawlFailure(run_id=run.id, source=failure.source, item=failure.item[:500], reason=failure.reason[:2000]))
+    session.add(CrawlFailure(run_id=run.id, source=failure.source, item=_storable(failure.item, 500),
+                             reason=_storable(failure.reason, 2000)))
+
+
+def _storable(text: str, limit: int) -> str:
+    """Bookkeeping text as stored: redacted, cut to `limit`, and encodable whatever a record held."""
+    return redact(text)[:limit].encode("utf-8", "backslashreplace").decode("utf-8")

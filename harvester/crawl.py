@@ -29,16 +29,19 @@ from sqlmodel import Session
 from corpus.db import Catalog
 from corpus.ingest import (
     IngestOutcome,
-    ingest_program,
+    IngestResult,
+    end_run,
+    ingest_or_fail,
     known_source_ids,
     load_cursor,
     record_failure,
     save_cursor,
     start_run,
 )
-from corpus.models import CrawlRun, utcnow
+from corpus.models import CrawlRun
 from harvester.errors import HarvestError
 from harvester.records import FetchedProgram, FetchFailure
+from harvester.redaction import redact, redact_exception
 from harvester.sources.base import AlreadyKnown, Source, SourceItem
 
 log = logging.getLogger("harvester.crawl")
@@ -91,7 +94,7 @@ class CrawlSummary:
 
 def _reason_key(reason: str) -> str:
     """Group failure reasons for the summary: the first clause, without item-specific detail."""
-    head = reason.split(":")[0] if reason.startswith(("malformed JSON", "API error")) else reason
+    head = reason.split(":")[0] if reason.startswith(("malformed JSON", "API error", "could not be stored")) else reason
     return head if len(head) <= 100 else head[:99] + "…"
 
 
@@ -131,11 +134,12 @@ def run_crawl(
     """Crawl `source` into `catalog` and return what happened. Fatal source errors are re-raised as
     HarvestError after the work done so far is committed and the run is marked failed."""
     started = time.monotonic()
+    scope = redact(source.scope)  # sources give a public scope already; this keeps any slip out of the catalog
     with Session(catalog.engine, expire_on_commit=False) as session:
-        run = start_run(session, source.name, source.scope, source.params() | {"limit": options.limit, "refresh": options.refresh})
-        cursor = load_cursor(session, source.name, source.scope)
+        run = start_run(session, source.name, scope, source.params() | {"limit": options.limit, "refresh": options.refresh})
+        cursor = load_cursor(session, source.name, scope)
         session.commit()
-        summary = CrawlSummary(run_id=run.id, source=source.name, scope=source.scope)
+        summary = CrawlSummary(run_id=run.id, source=source.name, scope=scope)
         known = _Known(session, options.refresh)
         progress = Progress(
             SpinnerColumn(),
@@ -156,16 +160,16 @@ def run_crawl(
         def commit() -> None:
             nonlocal pending, last_commit
             if last_cursor is not None:
-                save_cursor(session, source.name, source.scope, last_cursor)
+                save_cursor(session, source.name, scope, last_cursor)
             _write_counts(run, summary)
             session.add(run)
             session.commit()
             pending, last_commit = 0, time.monotonic()
 
         def finish(status: str, message: str = "") -> None:
-            summary.status, summary.message = status, message
+            summary.status, summary.message = status, redact(message)
             summary.elapsed_s = time.monotonic() - started
-            run.status, run.message, run.finished_at = status, message[:2000], utcnow()
+            end_run(run, status, message)
             commit()
 
         iterator = source.items(cursor, known.wanted)
@@ -197,6 +201,7 @@ def run_crawl(
                     )
         except HarvestError as exc:
             _close(iterator)
+            redact_exception(exc)  # whoever prints it next (the CLI) sees no secret a server quoted back
             finish("failed", str(exc))
             raise
         except KeyboardInterrupt:
@@ -206,10 +211,11 @@ def run_crawl(
         except BaseException as exc:
             # Something unexpected (a bug, a database error): drop the uncommitted batch, keep the record.
             _close(iterator)
+            redact_exception(exc)
             session.rollback()
             summary.status = "failed"
             run = session.get(CrawlRun, run.id) or run
-            run.status, run.message, run.finished_at = "failed", f"{type(exc).__name__}: {exc}"[:2000], utcnow()
+            end_run(run, "failed", f"{type(exc).__name__}: {exc}")
             session.add(run)
             session.commit()
             raise
@@ -231,17 +237,17 @@ def _close(iterator) -> None:
 
 
 def _ingest_item(session: Session, run: CrawlRun, item: SourceItem, summary: CrawlSummary, known: _Known) -> None:
-    result = item.result
-    if isinstance(result, AlreadyKnown):
+    fetched = item.result
+    result = ingest_or_fail(session, fetched, run.source) if isinstance(fetched, FetchedProgram) else fetched
+    if isinstance(result, IngestResult):
+        summary.count(result.outcome)
+        known.add(fetched.source, fetched.source_id)
+    elif isinstance(result, AlreadyKnown):
         summary.skipped += 1
     elif isinstance(result, FetchFailure):
         record_failure(session, run, result)
         summary.failed += 1
-        summary.failure_reasons[_reason_key(result.reason)] += 1
-    elif isinstance(result, FetchedProgram):
-        outcome = ingest_program(session, result)
-        summary.count(outcome.outcome)
-        known.add(result.source, result.source_id)
+        summary.failure_reasons[_reason_key(redact(result.reason))] += 1
     else:  # a source broke the protocol: that is a bug, not bad input
         raise TypeError(f"source yielded {type(result).__name__}")
 

@@ -4,7 +4,7 @@ Per-host rate limit, bounded concurrency, timeouts (including a total deadline, 
 bytes cannot hang a crawl), retries with exponential backoff and jitter on timeouts, 429 and 5xx
 honouring Retry-After, a response size cap enforced while streaming, harvest's User-Agent, no redirect
 to another host unless allowed (and then logged), and secrets (API keys) redacted from every log
-line, error message and URL this module hands out.
+line, error message and URL this module hands out (see harvester.redaction).
 """
 
 from __future__ import annotations
@@ -20,18 +20,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import httpx
 
 from harvester import USER_AGENT
+from harvester.redaction import redact, register_secret
 
 log = logging.getLogger("harvester.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -102,63 +101,6 @@ class NotJson(HttpError):
         super().__init__(message, url)
         self.body_head = body_head
         self.is_html = is_html
-
-
-# --- redaction -------------------------------------------------------------------------------------
-
-_SECRET_PARAM = re.compile(r"((?:[?&]|\b)(?:key|api_key|apikey|token|access_token)=)[^&#\s\"']+", re.IGNORECASE)
-_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
-_secrets_lock = threading.Lock()
-_secrets: set[str] = set()
-
-
-def register_secret(secret: str | None) -> None:
-    """From now on `redact` (and every harvest and httpx log line) hides this value."""
-    if secret and len(secret) >= 3:
-        with _secrets_lock:
-            _secrets.update({secret, quote(secret, safe=""), quote_plus(secret)})
-
-
-def redact(text: str) -> str:
-    """Remove registered secrets, `key=` style query values and URL credentials from text."""
-    text = _SECRET_PARAM.sub(r"\1" + REDACTED, text)
-    text = _USERINFO.sub(r"\1" + REDACTED + "@", text)
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed log call is not ours to fix, but must not leak either
-            message = str(record.msg)
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-_FILTER = _RedactingFilter()
-# Logger filters do not apply to records propagated from child loggers, so every emitter is named.
-_FILTERED_LOGGERS = (
-    "httpx",
-    "httpcore",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "harvester",
-    "harvester.http",
-    "harvester.crawl",
-    "harvester.sources",
-)
-for _name in _FILTERED_LOGGERS:
-    logging.getLogger(_name).addFilter(_FILTER)
 
 
 # --- rate limit ------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -114,6 +116,22 @@ def test_500_forever_gives_status_error(server):
     with PoliteClient(FAST) as client, pytest.raises(HttpStatusError) as info:
         client.get(f"{server.url}/down")
     assert info.value.status == 500 and "after 3 attempts" in str(info.value)
+
+
+def test_readme_tells_the_retries_the_final_errors_count(server):
+    defaults = HttpPolicy()
+    policy = replace(FAST, retries=defaults.retries, connect_retries=defaults.connect_retries)
+    server.queue("/down", *[misbehaviour("500")] * (policy.retries + 1))
+    with PoliteClient(policy) as client, pytest.raises(HttpStatusError, match=f"after {policy.retries + 1} attempts"):
+        client.get(f"{server.url}/down")
+    with Echo() as gone:
+        url = gone.url
+    connect_attempts = policy.connect_retries + 1
+    with PoliteClient(policy) as client, pytest.raises(HttpConnectError, match=f"after {connect_attempts} attempts"):
+        client.get(f"{url}/x")
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())  # unwrapped
+    assert (f"**Retries**: up to {policy.retries} ({policy.retries + 1} attempts in all, as a final error says), "
+            f"or {policy.connect_retries} ({connect_attempts} attempts) when the host cannot be reached at all") in readme
 
 
 def test_404_is_not_retried(server):

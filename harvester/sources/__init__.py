@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from harvester.errors import HarvestError
 from harvester.http import PoliteClient
+from harvester.redaction import redact, redact_exception, register_url_credentials
 from harvester.sources.base import Source
 
 SOURCE_NAMES = ("shadertoy-public", "glslsandbox", "git", "local")
@@ -36,14 +37,26 @@ _APPLIES = {
 
 
 def _check_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HarvestError(f"--base-url must be an http(s) URL, not {url!r}")
+    register_url_credentials(url)  # they are sent as asked, and hidden wherever a server quotes them back
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # reading it raises ValueError for a port that is not a number in range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HarvestError(f"--base-url must be an http(s) URL, not {redact(url)!r}")
     return url
 
 
 def open_source(name: str, settings: SourceSettings, client: PoliteClient, cache_dir: Path) -> Source:
     """The source called `name`, configured from `settings`; a HarvestError names any misuse."""
+    try:
+        return _open(name, settings, client, cache_dir)
+    except HarvestError as exc:
+        raise redact_exception(exc) from None
+
+
+def _open(name: str, settings: SourceSettings, client: PoliteClient, cache_dir: Path) -> Source:
     if name not in SOURCE_NAMES:
         raise HarvestError(f"unknown source {name!r}; choose one of: {', '.join(SOURCE_NAMES)}")
     for option in ("api_key", "base_url", "query", "sort", "pages", "url", "path"):

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from corpus.normalize import looks_like_fragment_program
 from harvester.errors import HarvestError
-from harvester.http import redact
 from harvester.licenses import UNKNOWN, detect_license, license_of_file
 from harvester.records import FetchedPass, FetchedProgram, FetchFailure
+from harvester.redaction import public_url, redact, register_url_credentials
 from harvester.sources.base import AlreadyKnown, SourceItem, SourceUnavailable, WantedFn
 
 NAME = "git"
@@ -73,8 +73,9 @@ class GitSource:
             self._clone_url = local.as_uri()  # file:// so that --depth applies
             self._shown = str(local)
         else:
+            register_url_credentials(self.url)  # git may quote the URL back in its errors
             self._clone_url = self.url
-            self._shown = redact(self.url)
+            self._shown = public_url(self.url) if "://" in self.url else redact(self.url)
 
     @property
     def scope(self) -> str:

@@ -17,6 +17,7 @@ from selectolax.lexbor import LexborHTMLParser
 from harvester.http import HttpConnectError, HttpError, HttpStatusError, PoliteClient
 from harvester.licenses import UNKNOWN, detect_license
 from harvester.records import FetchedPass, FetchedProgram, FetchFailure
+from harvester.redaction import public_url
 from harvester.sources.base import (
     AlreadyKnown,
     SourceItem,
@@ -56,19 +57,20 @@ class GlslSandboxSource:
     _total: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.base_url = self.base_url.rstrip("/")
+        self.base_url = self.base_url.rstrip("/")  # requests use it as given, credentials and all
+        self._public_base = public_url(self.base_url)  # what is stored or shown
         self._robots: urllib.robotparser.RobotFileParser | None = None
 
     @property
     def scope(self) -> str:
-        return self.base_url
+        return self._public_base
 
     @property
     def total(self) -> int | None:
         return self._total
 
     def params(self) -> dict:
-        return {"base_url": self.base_url, "pages": self.pages}
+        return {"base_url": self._public_base, "pages": self.pages}
 
     # --- robots.txt ---
 
@@ -81,11 +83,11 @@ class GlslSandboxSource:
             if 400 <= exc.status < 500:
                 parser.parse([])  # no robots.txt: everything is allowed
             else:
-                raise SourceUnavailable(f"cannot read {self.base_url}/robots.txt: {exc}") from None
+                raise SourceUnavailable(f"cannot read {self._public_base}/robots.txt: {exc}") from None
         except HttpConnectError as exc:
-            raise SourceUnavailable(f"cannot reach {self.base_url}: {exc}") from None
+            raise SourceUnavailable(f"cannot reach {self._public_base}: {exc}") from None
         except HttpError as exc:
-            raise SourceUnavailable(f"cannot read {self.base_url}/robots.txt: {exc}") from None
+            raise SourceUnavailable(f"cannot read {self._public_base}/robots.txt: {exc}") from None
         self._robots = parser
         delay = parser.crawl_delay(ROBOTS_AGENT)
         rate = parser.request_rate(ROBOTS_AGENT)
@@ -106,11 +108,11 @@ class GlslSandboxSource:
     def _page(self, page: int) -> list[str]:
         url = f"{self.base_url}/?page={page}"
         if not self._allowed(url):
-            raise SourceUnavailable(f"robots.txt of {self.base_url} disallows {url}")
+            raise SourceUnavailable(f"robots.txt of {self._public_base} disallows {public_url(url)}")
         try:
             return item_ids_in_page(self.client.get(url).text)
         except HttpConnectError as exc:
-            raise SourceUnavailable(f"cannot reach {self.base_url}: {exc}") from None
+            raise SourceUnavailable(f"cannot reach {self._public_base}: {exc}") from None
 
     def _fetch_one(self, item_id: str) -> FetchedProgram | FetchFailure:
         url = f"{self.base_url}/item/{item_id}"
@@ -119,7 +121,7 @@ class GlslSandboxSource:
         try:
             answer = self.client.get_json(url)
         except HttpConnectError as exc:
-            raise SourceUnavailable(f"cannot reach {self.base_url}: {exc}") from None
+            raise SourceUnavailable(f"cannot reach {self._public_base}: {exc}") from None
         except HttpError as exc:
             return FetchFailure(NAME, item_id, str(exc))
         if not isinstance(answer, dict) or not isinstance(answer.get("code"), str):
@@ -135,7 +137,7 @@ class GlslSandboxSource:
         return FetchedProgram(
             source=NAME,
             source_id=item_id,
-            url=f"{self.base_url}/e#{item_id}",
+            url=f"{self._public_base}/e#{item_id}",
             title=f"glslsandbox {item_id}",
             author=user.strip()[:200] if isinstance(user, str) else "",
             description=f"fork of {parent}" if isinstance(parent, str) and parent.strip() else "",
@@ -172,7 +174,7 @@ class GlslSandboxSource:
 
         def skip(entry: tuple[str, dict]) -> AlreadyKnown | FetchFailure | None:
             if not entry[0]:
-                return FetchFailure(NAME, f"{self.base_url}/?page=0", "no /e#ID.VERSION links on the first page: "
+                return FetchFailure(NAME, f"{self._public_base}/?page=0", "no /e#ID.VERSION links on the first page: "
                                     "the gallery is empty or its HTML changed shape")
             return None if wanted(NAME, entry[0]) else AlreadyKnown(NAME, entry[0])
 

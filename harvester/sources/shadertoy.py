@@ -21,6 +21,7 @@ from harvester.http import (
     PoliteClient,
 )
 from harvester.records import FetchedProgram, FetchFailure
+from harvester.redaction import public_url
 from harvester.sources.base import (
     AlreadyKnown,
     RecordError,
@@ -71,12 +72,13 @@ class ShadertoySource:
             raise SourceUnavailable(f"--source {NAME} needs an API key: pass --api-key or set SHADERTOY_API_KEY")
         if self.sort is not None and self.sort not in SORTS:
             raise SourceUnavailable(f"--sort must be one of {', '.join(SORTS)}, not {self.sort!r}")
-        self.base_url = self.base_url.rstrip("/")
+        self.base_url = self.base_url.rstrip("/")  # requests use it as given, credentials and all
+        self._public_base = public_url(self.base_url)  # what is stored or shown
         self._total: int | None = None
 
     @property
     def scope(self) -> str:
-        scope = f"{self.base_url}/api/v1/shaders"
+        scope = f"{self._public_base}/api/v1/shaders"
         if self.query is not None:
             scope += f"/query/{self.query}"
         if self.sort:
@@ -88,7 +90,7 @@ class ShadertoySource:
         return self._total
 
     def params(self) -> dict:
-        return {"base_url": self.base_url, "query": self.query, "sort": self.sort, "pages": self.pages}
+        return {"base_url": self._public_base, "query": self.query, "sort": self.sort, "pages": self.pages}
 
     # --- requests ---
 
@@ -98,7 +100,7 @@ class ShadertoySource:
             body = self.client.get_json(f"{self.base_url}/api/v1/{path}", {"key": self.api_key, **params})
         except (NotJson, HttpStatusError) as exc:
             if _CHALLENGE.search(exc.body_head) and "<" in exc.body_head:
-                raise SourceUnavailable(bot_challenge_message(self.base_url)) from None
+                raise SourceUnavailable(bot_challenge_message(self._public_base)) from None
             raise
         except HttpConnectError as exc:
             raise SourceUnavailable(f"cannot reach the Shadertoy API: {exc}") from None
@@ -153,7 +155,10 @@ class ShadertoySource:
                 return FetchFailure(NAME, shader_id, f"API error: {str(answer['Error'])[:300]}")
             if "Shader" not in answer:
                 return FetchFailure(NAME, shader_id, "API answer has no Shader")
-            return program_from_shader(answer["Shader"], base_url=self.base_url, raw=answer["Shader"])
+            program = program_from_shader(answer["Shader"], base_url=self._public_base, raw=answer["Shader"])
+            if program.source_id != shader_id:
+                return FetchFailure(NAME, shader_id, f"API answered with shader {program.source_id!r} when asked for {shader_id}")
+            return program
         except (HttpError, RecordError) as exc:
             return FetchFailure(NAME, shader_id, str(exc))
 

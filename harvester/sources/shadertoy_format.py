@@ -25,6 +25,9 @@ _PASS_NAMES = {
     "sound": "Sound",
 }
 BUFFER_KINDS = ("buffer_a", "buffer_b", "buffer_c", "buffer_d")
+# Shadertoy's output ids of Buffer A–D: what a pass reading a buffer binds (its src is buffer00..03.png).
+_BUFFER_OUTPUT_IDS = dict(zip((257, 258, 259, 260), BUFFER_KINDS))
+_UNSLOTTED_BUFFER = "buffer"
 
 
 def view_url(shader_id: str, base_url: str = DEFAULT_BASE_URL) -> str:
@@ -36,9 +39,10 @@ def _text(value: object) -> str:
 
 
 def _int(value: object) -> int | None:
+    """A whole number as the record wrote it; whether it is a plausible count is ingest's call."""
     try:
         return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e999 parses as infinity
         return None
 
 
@@ -71,16 +75,34 @@ def _inputs(raw: object) -> list[ChannelInput]:
     return [i for i in (_channel_input(r) for r in raw) if i is not None]
 
 
-def _pass_kind(renderpass: dict) -> str | None:
+def _declared_kind(renderpass: dict) -> str | None:
+    """The kind a render pass declares; a buffer by its output id, else its name, else _UNSLOTTED_BUFFER."""
     kind = _text(renderpass.get("type")).strip().lower()
-    name = _text(renderpass.get("name")).strip().lower()
     if kind in ("image", "common", "sound", "cubemap"):
         return kind
-    if kind == "buffer":
-        match = re.fullmatch(r"buf(?:fer)?\s*([a-d])", name)
-        if match:
-            return f"buffer_{match.group(1)}"
-    return None
+    if kind != "buffer":
+        return None
+    outputs = renderpass.get("outputs")
+    for output in outputs if isinstance(outputs, list) else []:
+        slot = _BUFFER_OUTPUT_IDS.get(_int(output.get("id")) if isinstance(output, dict) else None)
+        if slot:
+            return slot
+    match = re.fullmatch(r"buf(?:fer)?\s*([a-d])", _text(renderpass.get("name")).strip().lower())
+    return f"buffer_{match.group(1)}" if match else _UNSLOTTED_BUFFER
+
+
+def _pass_kinds(renderpasses: list[dict]) -> list[str | None]:
+    """One kind per render pass, None for one to skip (unknown type, or a kind already taken).
+
+    A buffer pass that declares no slot (renamed, no output id) takes the first free buffer slot, so
+    it still counts as a buffer instead of vanishing and leaving the program judged single-pass.
+    """
+    declared = [_declared_kind(renderpass) for renderpass in renderpasses]
+    kinds: list[str | None] = []
+    for kind in declared:
+        kinds.append(kind if kind != _UNSLOTTED_BUFFER and kind not in kinds else None)
+    free = iter([slot for slot in BUFFER_KINDS if slot not in kinds])
+    return [next(free, None) if want == _UNSLOTTED_BUFFER else kind for want, kind in zip(declared, kinds)]
 
 
 def _license(passes: list[FetchedPass], declared: str | None, default: str) -> tuple[str, str]:
@@ -104,11 +126,9 @@ def program_from_shader(shader: object, *, base_url: str = DEFAULT_BASE_URL, raw
     if not _ID.match(shader_id):
         raise RecordError(f"shader record has no valid id ({shader_id[:40]!r})")
     passes: list[FetchedPass] = []
-    for renderpass in renderpasses:
-        if not isinstance(renderpass, dict):
-            continue
-        kind = _pass_kind(renderpass)
-        if kind is None or any(p.kind == kind for p in passes):
+    renderpasses = [renderpass for renderpass in renderpasses if isinstance(renderpass, dict)]
+    for renderpass, kind in zip(renderpasses, _pass_kinds(renderpasses)):
+        if kind is None:
             continue
         passes.append(
             FetchedPass(

@@ -183,6 +183,7 @@ class FakeShadertoy(FakeServer):
         self.key = key
         self.shaders: dict[str, dict] = dict(shaders or {})
         self.challenge_everything = False
+        self.echo_key = False  # a careless server: its {"Error"} texts quote the key it was sent
 
     def route(self, path: str, query: dict[str, str]) -> Reply:
         if self.challenge_everything:
@@ -190,7 +191,8 @@ class FakeShadertoy(FakeServer):
         if not path.startswith("/api/v1/shaders"):
             return Reply(404, b"not found", "text/plain")
         if query.get("key") != self.key:
-            return Reply.json({"Error": "Invalid key"})
+            sent = query.get("key", "")
+            return Reply.json({"Error": f"Invalid key {sent} (key={sent})" if self.echo_key else "Invalid key"})
         ids = list(self.shaders)
         if query.get("sort") == "name":
             ids.sort()
