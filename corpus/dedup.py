@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,8 @@ from PIL import Image
 from sqlalchemy import update
 from sqlmodel import select
 
+from corpus.image_match import alike_links
+from corpus.links import Links
 from corpus.models import DedupRun, Program, Validation
 from corpus.normalize import strip_comments
 from corpus.render_source import load_program_sources
@@ -77,24 +79,37 @@ def code_minhash(shingles: set[str]) -> MinHash:
     return signature
 
 
-def code_pairs(codes: dict[int, str], threshold: float = CODE_THRESHOLD) -> list[tuple[int, int]]:
-    """Pairs of program ids whose code is near-identical (estimated Jaccard >= threshold)."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    signatures: dict[int, MinHash] = {}
+def code_links(codes: dict[int, str], threshold: float = CODE_THRESHOLD) -> Links:
+    """Programs whose code is near-identical (estimated Jaccard >= threshold). Programs with the same MinHash
+    signature are all pairwise alike and form one clique; the LSH holds one entry per signature, so a crowd of
+    forks of one template costs one entry instead of a quadratic number of queries and pairs."""
+    members: dict[bytes, list[int]] = {}
+    signatures: dict[bytes, MinHash] = {}
     for program_id in sorted(codes):
         shingles = code_shingles(codes[program_id])
         if len(shingles) < MIN_SHINGLES:
             continue
-        signatures[program_id] = code_minhash(shingles)
-        lsh.insert(str(program_id), signatures[program_id])
-    pairs: set[tuple[int, int]] = set()
-    for program_id, signature in signatures.items():
-        for other in lsh.query(signature):
-            other_id = int(other)
-            # LSH returns candidates; the estimate itself decides.
-            if other_id != program_id and signature.jaccard(signatures[other_id]) >= threshold:
-                pairs.add((min(program_id, other_id), max(program_id, other_id)))
-    return sorted(pairs)
+        signature = code_minhash(shingles)
+        key = signature.hashvalues.tobytes()
+        signatures.setdefault(key, signature)
+        members.setdefault(key, []).append(program_id)
+    keys = list(signatures)
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    for index, key in enumerate(keys):
+        lsh.insert(str(index), signatures[key])
+    pairs: list[tuple[int, int]] = []
+    for index, key in enumerate(keys):
+        for other in map(int, lsh.query(signatures[key])):
+            # LSH returns candidates; the estimate itself decides. Each pair of signatures once.
+            if other > index and signatures[key].jaccard(signatures[keys[other]]) >= threshold:
+                pairs.extend((min(a, b), max(a, b)) for a in members[key] for b in members[keys[other]])
+    cliques = [tuple(group) for group in members.values() if len(group) > 1]
+    return Links.of(cliques, np.array(pairs, dtype=np.int64))
+
+
+def code_pairs(codes: dict[int, str], threshold: float = CODE_THRESHOLD) -> list[tuple[int, int]]:
+    """Every pair of program ids whose code is near-identical, sorted."""
+    return code_links(codes, threshold).all_pairs()
 
 
 @dataclass(frozen=True)
@@ -124,21 +139,21 @@ def image_signature(frames: list[np.ndarray]) -> ImageSignature | None:
     return ImageSignature(tuple(hashes), tuple(colours))
 
 
-def image_pairs(signatures: dict[int, ImageSignature]) -> list[tuple[int, int]]:
-    """Pairs of program ids whose frames look alike at every shared point."""
+def image_links(signatures: dict[int, ImageSignature]) -> Links:
+    """Programs whose frames look alike at every shared point (the frames all signatures have)."""
     ids = sorted(signatures)
     if len(ids) < 2:
-        return []
+        return Links.of([], [])
     frame_count = min(len(signatures[i].hashes) for i in ids)
-    alike = np.ones((len(ids), len(ids)), dtype=bool)
-    for frame in range(frame_count):
-        hashes = np.array([signatures[i].hashes[frame] for i in ids], dtype=np.uint64)
-        bits = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
-        colours = np.array([signatures[i].mean_colours[frame] for i in ids])
-        colour_gap = np.abs(colours[:, None, :] - colours[None, :, :]).max(axis=2)
-        alike &= (bits <= IMAGE_MAX_BITS) & (colour_gap <= IMAGE_MAX_COLOUR)
-    rows, cols = np.nonzero(np.triu(alike, k=1))
-    return [(ids[r], ids[c]) for r, c in zip(rows.tolist(), cols.tolist())]
+    hashes = np.array([signatures[i].hashes[:frame_count] for i in ids], dtype=np.uint64)
+    colours = np.array([signatures[i].mean_colours[:frame_count] for i in ids], dtype=np.float64)
+    return alike_links(ids, hashes.reshape(len(ids), frame_count), colours.reshape(len(ids), frame_count, 3),
+                       IMAGE_MAX_BITS, IMAGE_MAX_COLOUR)
+
+
+def image_pairs(signatures: dict[int, ImageSignature]) -> list[tuple[int, int]]:
+    """Every pair of program ids whose frames look alike at every shared point, sorted."""
+    return image_links(signatures).all_pairs()
 
 
 @dataclass(frozen=True)
@@ -166,7 +181,7 @@ class NearDuplicate:
 
 
 def resolve_clusters(
-    candidates: dict[int, Candidate], code_links: list[tuple[int, int]], image_links: list[tuple[int, int]]
+    candidates: dict[int, Candidate], code_links: Iterable[tuple[int, int]], image_links: Iterable[tuple[int, int]]
 ) -> list[NearDuplicate]:
     """Connected components of both relations; every member but the representative becomes a NearDuplicate whose
     kind is `code` when it has a code link inside the cluster, else `image`."""
@@ -279,10 +294,10 @@ def dedup_catalog(
         }
         sources = load_program_sources(session, list(candidates))
     summary.programs = len(candidates)
-    links_code = code_pairs({pid: joined_code(source) for pid, source in sources.items()})
-    summary.code_pairs = len(links_code)
+    links_code = code_links({pid: joined_code(source) for pid, source in sources.items()})
+    summary.code_pairs = links_code.count()
 
-    links_image: list[tuple[int, int]] = []
+    links_image = Links.of([], [])
     if images:
         ok_sources = {pid: sources[pid] for pid, c in candidates.items() if c.ok}
         specs = frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE)
@@ -295,10 +310,12 @@ def dedup_catalog(
             if progress:
                 progress(1)
         summary.image_programs = len(signatures)
-        links_image = image_pairs(signatures)
-        summary.image_pairs = len(links_image)
+        links_image = image_links(signatures)
+        summary.image_pairs = links_image.count()
 
-    marks = resolve_clusters(candidates, links_code, links_image)
+    # Clusters depend only on what is connected, so a chain per clique stands in for its pairs (every linked
+    # program is a candidate, so no chain is broken by a skipped link).
+    marks = resolve_clusters(candidates, links_code.spanning(), links_image.spanning())
     summary.clusters = len({m.duplicate_of for m in marks})
     for mark in marks:
         summary.near_duplicates[mark.kind] = summary.near_duplicates.get(mark.kind, 0) + 1

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import tracemalloc
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
+from datasketch import MinHash, MinHashLSH
 from sqlmodel import select
 
 from corpus.dedup import (
+    CODE_THRESHOLD,
+    IMAGE_FRAMES,
+    IMAGE_MAX_BITS,
+    IMAGE_MAX_COLOUR,
+    IMAGE_SEED_KEY,
+    IMAGE_SIZE,
+    MIN_SHINGLES,
+    NUM_PERM,
     Candidate,
+    ImageSignature,
+    code_links,
+    code_minhash,
     code_pairs,
+    code_shingles,
     code_tokens,
     dedup_catalog,
+    image_links,
     image_pairs,
     image_signature,
     resolve_clusters,
 )
+from corpus.hash_index import band_layout, chunked_repeat, near_hash_pairs, run_pairs
+from corpus.ingest import ingest_program
 from corpus.models import Program
+from corpus.render_source import load_program_sources
 from renderer.executor_spec import ExecutorSpec
 from tests.test_export_programs import (
     ANIMATED,
@@ -117,3 +138,244 @@ def test_dedup_catalog_finds_image_duplicates(catalog):
         rows = {p.id: p for p in session.exec(select(Program)).all()}
     assert rows[same_picture].near_duplicate_of == first and rows[same_picture].near_duplicate_kind == "image"
     assert rows[different].near_duplicate_of is None
+
+
+# --- image pairs without the n x n arrays: the banded search must give exactly the dense result ----------------
+
+
+def _dense_image_pairs(signatures: dict[int, ImageSignature]) -> list[tuple[int, int]]:
+    """The former implementation, kept as the reference: every program against every other, n x n arrays."""
+    ids = sorted(signatures)
+    if len(ids) < 2:
+        return []
+    frame_count = min(len(signatures[i].hashes) for i in ids)
+    alike = np.ones((len(ids), len(ids)), dtype=bool)
+    for frame in range(frame_count):
+        hashes = np.array([signatures[i].hashes[frame] for i in ids], dtype=np.uint64)
+        bits = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+        colours = np.array([signatures[i].mean_colours[frame] for i in ids])
+        colour_gap = np.abs(colours[:, None, :] - colours[None, :, :]).max(axis=2)
+        alike &= (bits <= IMAGE_MAX_BITS) & (colour_gap <= IMAGE_MAX_COLOUR)
+    rows, cols = np.nonzero(np.triu(alike, k=1))
+    return [(ids[r], ids[c]) for r, c in zip(rows.tolist(), cols.tolist())]
+
+
+def _flip_bits(rng: np.random.Generator, value: int, count: int) -> int:
+    for bit in rng.choice(64, size=count, replace=False).tolist():
+        value ^= 1 << bit
+    return value
+
+
+# Bit flips and colour shifts around the limits (6 bits, 0.1 per channel), so many pairs sit on either side.
+FLIPS = [0, 0, 1, 3, 5, 6, 6, 7, 7, 8, 12]
+SHIFTS = [0.0, 0.0, 0.03, 0.05, 0.0999999, 0.1, 0.1000001, 0.15, 0.4]
+
+
+def _near_signature(rng: np.random.Generator, base: ImageSignature, black_first: bool) -> ImageSignature:
+    hashes, colours = [], []
+    for frame, (value, colour) in enumerate(zip(base.hashes, base.mean_colours)):
+        if frame == 0 and black_first:  # a fade-in: the first frame is the same for everyone
+            hashes.append(1 << 63)
+            colours.append((0.0, 0.0, 0.0))
+            continue
+        hashes.append(_flip_bits(rng, value, int(rng.choice(FLIPS))))
+        shift = rng.choice(SHIFTS, size=3) * rng.choice([-1.0, 1.0], size=3)
+        colours.append(tuple(float(c + d) for c, d in zip(colour, shift)))
+    return ImageSignature(tuple(hashes), tuple(colours))
+
+
+def _random_signatures(seed: int, families: int, per_family: int, frames: int = 2) -> dict[int, ImageSignature]:
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(10 * families * per_family, size=families * per_family, replace=False).tolist()
+    signatures: dict[int, ImageSignature] = {}
+    for family in range(families):
+        base = ImageSignature(
+            tuple(int(h) for h in rng.integers(0, 2**64, size=frames, dtype=np.uint64)),
+            tuple(tuple(float(c) for c in rng.random(3)) for _ in range(frames)),
+        )
+        black_first = family % 3 == 0
+        for member in range(per_family):
+            signature = base if member % 4 == 0 else _near_signature(rng, base, black_first)
+            signatures[ids.pop()] = signature
+    return signatures
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_banded_image_pairs_equal_the_dense_ones_on_seeded_hash_sets(seed):
+    signatures = _random_signatures(seed, families=60, per_family=12)
+    expected = _dense_image_pairs(signatures)
+    assert len(expected) > 100  # the set really has near duplicates, on both sides of the limits
+    assert image_pairs(signatures) == expected
+
+
+def test_banded_image_pairs_with_one_frame_and_with_uneven_frame_counts():
+    one = _random_signatures(3, families=40, per_family=10, frames=1)
+    assert image_pairs(one) == _dense_image_pairs(one)
+    uneven = _random_signatures(4, families=40, per_family=10, frames=3)
+    for pid in list(uneven)[::5]:  # these have only two frames: the third is compared by nobody
+        uneven[pid] = ImageSignature(uneven[pid].hashes[:2], uneven[pid].mean_colours[:2])
+    assert image_pairs(uneven) == _dense_image_pairs(uneven)
+
+
+def test_identical_hashes_are_decided_by_colour_alone():
+    rng = np.random.default_rng(5)
+    same, one_bit_off = (0x0123456789ABCDEF, 0xFFFFFFFFFFFFFFFF), (0x0123456789ABCDEE, 0xFFFFFFFFFFFFFFFF)
+    # One crowd whose colours all fit (a clique), one whose colours spread (pairs decided one by one), a bit apart.
+    close = {pid: ImageSignature(same, ((0.5, 0.5, 0.5), (0.2, 0.2, float(0.2 + 0.1 * rng.random()))))
+             for pid in range(300)}
+    spread = {1000 + pid: ImageSignature(one_bit_off, (tuple(rng.random(3).tolist()), (0.2, 0.2, 0.25)))
+              for pid in range(300)}
+    signatures = close | spread
+    links = image_links(signatures)
+    assert [len(clique) for clique in links.cliques] == [300]
+    assert image_pairs(signatures) == _dense_image_pairs(signatures)
+    assert links.count() == len(_dense_image_pairs(signatures))
+
+
+def _traced(function, *args):
+    """function(*args) and the most memory Python and numpy held at once while it ran."""
+    tracemalloc.start()
+    try:
+        return function(*args), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_crowd_of_5000_identical_hashes_stays_small_in_memory():
+    flat = ImageSignature((1 << 63, 0x00FF00FF00FF00FF), ((0.0, 0.0, 0.0), (0.3, 0.3, 0.3)))
+    signatures = {pid: flat for pid in range(5000)}
+    signatures[9999] = ImageSignature((1 << 63, 0x00FF00FF00FF00FE), ((0.0, 0.0, 0.0), (0.35, 0.3, 0.3)))
+    links, peak = _traced(image_links, signatures)
+    # Dense arrays for 5,001 programs take over 1 GB; the pairs as Python tuples about as much.
+    assert peak < 64 * 2**20
+    assert [len(clique) for clique in links.cliques] == [5000]
+    assert links.count() == 5000 * 4999 // 2 + 5000  # the look-alike is one bit away: it pairs with everyone
+    connected = set(links.spanning())
+    assert len(connected) == 4999 + 5000
+
+
+def test_crowd_of_identical_hashes_with_spread_colours_is_streamed():
+    rng = np.random.default_rng(6)
+    same = (0x0F0F0F0F0F0F0F0F, 0x3333333333333333)
+    signatures = {pid: ImageSignature(same, (tuple(rng.random(3).tolist()), tuple(rng.random(3).tolist())))
+                  for pid in range(5000)}
+    links, peak = _traced(image_links, signatures)
+    assert peak < 160 * 2**20  # bounded by the chunk, not by the 12.5 million pairs compared
+    assert not links.cliques and 0 < len(links.pairs) < 5000
+    colours = np.array([signatures[pid].mean_colours for pid in range(5000)])
+    for a, b in links.pairs.tolist():
+        assert (np.abs(colours[a] - colours[b]) <= IMAGE_MAX_COLOUR).all()
+
+
+def test_near_hash_pairs_match_brute_force_for_any_threshold_and_chunk_size():
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 2**64, size=(40, 2), dtype=np.uint64)
+    flips = np.uint64(1) << rng.integers(0, 64, size=(400, 2, 3)).astype(np.uint64)
+    rows = base[rng.integers(0, 40, size=400)] ^ np.bitwise_xor.reduce(flips * (rng.random((400, 2, 3)) < 0.7),
+                                                                      axis=2)
+    rows = np.unique(rows, axis=0)
+    one_frame = np.unique(rows[:, :1], axis=0)
+    for table, max_bits, max_pairs in [(rows, 0, 1), (rows, 1, 7), (rows, 3, 1), (rows, 6, 7), (rows, 6, 1 << 18),
+                                       (rows, 12, 1 << 18), (one_frame, 6, 3), (one_frame, 63, 1 << 18)]:
+        distance = np.bitwise_count(table[:, None, :] ^ table[None, :, :]).max(axis=2)
+        expected = [(int(u), int(v)) for u, v in zip(*np.nonzero(np.triu(distance <= max_bits, k=1)))]
+        found = [(u, v) for left, right in near_hash_pairs(table, max_bits, max_pairs)
+                 for u, v in zip(left.tolist(), right.tolist())]
+        assert sorted(found) == expected  # every pair, each once
+
+
+def test_bands_cover_the_hash_and_outnumber_the_threshold():
+    for max_bits in (0, 6, 63):
+        layout = band_layout(max_bits)
+        assert len(layout) == max_bits + 1 and sum(width for _, width in layout) == 64
+        assert [shift for shift, _ in layout] == [sum(w for _, w in layout[:i]) for i in range(len(layout))]
+    with pytest.raises(ValueError):
+        band_layout(64)
+
+
+def test_run_pairs_and_chunked_repeat_in_tiny_chunks():
+    keys = np.array([1, 1, 1, 2, 3, 3, 5, 5, 5, 5])
+    pairs = [(i, j) for left, right in run_pairs(keys, max_pairs=2) for i, j in zip(left.tolist(), right.tolist())]
+    assert sorted(pairs) == [(i, j) for i in range(10) for j in range(i + 1, 10) if keys[i] == keys[j]]
+    items = [(i, k) for index, offset in chunked_repeat(np.array([0, 3, 0, 1]), 1)
+             for i, k in zip(index.tolist(), offset.tolist())]
+    assert items == [(1, 0), (1, 1), (1, 2), (3, 0)]
+
+
+# --- code pairs: signatures grouped, same pairs as one LSH entry per program ---------------------------------
+
+
+def _reference_code_pairs(codes: dict[int, str]) -> list[tuple[int, int]]:
+    """The former implementation: one LSH entry and one query per program."""
+    lsh = MinHashLSH(threshold=CODE_THRESHOLD, num_perm=NUM_PERM)
+    signatures: dict[int, MinHash] = {}
+    for program_id in sorted(codes):
+        shingles = code_shingles(codes[program_id])
+        if len(shingles) >= MIN_SHINGLES:
+            signatures[program_id] = code_minhash(shingles)
+            lsh.insert(str(program_id), signatures[program_id])
+    pairs = set()
+    for program_id, signature in signatures.items():
+        for other_id in map(int, lsh.query(signature)):
+            if other_id != program_id and signature.jaccard(signatures[other_id]) >= CODE_THRESHOLD:
+                pairs.add((min(program_id, other_id), max(program_id, other_id)))
+    return sorted(pairs)
+
+
+def test_code_forks_of_one_template_form_a_clique_with_the_same_pairs():
+    rng = np.random.default_rng(8)
+    codes: dict[int, str] = {}
+    for pid in range(1, 200):
+        kind = pid % 4
+        if kind == 0:  # a template with retuned constants only: the same signature
+            codes[pid] = RAYMARCHER.replace("0.001", f"{rng.random():.4f}")
+        elif kind == 1:
+            codes[pid] = FORK.replace("64", str(int(rng.integers(8, 200))))
+        elif kind == 2:  # a fork that adds a line: close, but not the same signature
+            codes[pid] = RAYMARCHER + f"\nfloat extra{pid}(float x) {{ return x * x + {pid}.0; }}\n"
+        else:
+            codes[pid] = (ANIMATED, COLOURFUL_STATIC, STATIC_GRADIENT)[pid % 3]
+    links = code_links(codes)
+    assert links.cliques and max(len(clique) for clique in links.cliques) >= 49
+    assert code_pairs(codes) == _reference_code_pairs(codes)
+    assert links.count() == len(_reference_code_pairs(codes))
+
+
+# --- real pictures: hashes of shared programs' frames, and near variants of them -------------------------------
+
+
+def _shared_signatures(catalog, shared_dir, programs: int) -> dict[int, ImageSignature]:
+    from corpus.scoring import render_frames
+    from harvester.sources.shadertoy_format import program_from_flat
+    from renderer.frames import frame_specs
+
+    paths = sorted((shared_dir / "samples" / "shadertoy-flat").glob("*.jsonl"))
+    lines = (line for path in paths for line in path.read_text().splitlines() if line.strip())
+    records = [json.loads(line) for line in itertools.islice(lines, programs)]
+    with catalog.session() as session:
+        for record in records:
+            ingest_program(session, program_from_flat(record))
+    with catalog.session() as session:
+        sources = load_program_sources(session, list(session.exec(select(Program.id)).all()))
+    specs = frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE)
+    signatures = {}
+    for result in render_frames(sources, specs, IMAGE_SIZE, ExecutorSpec(workers=2)):
+        if result.verdict.value == "ok" and result.frames:
+            signature = image_signature(result.frames)
+            if signature is not None:
+                signatures[result.key] = signature
+    return signatures
+
+
+def test_banded_image_pairs_equal_the_dense_ones_on_real_frames(catalog, shared_dir):
+    real = _shared_signatures(catalog, shared_dir, programs=120)
+    assert len(real) > 50
+    assert image_pairs(real) == _dense_image_pairs(real)
+    # Real hashes cluster far more than random ones: near variants of them test the limits on that distribution.
+    rng = np.random.default_rng(9)
+    variants = {pid * 100 + copy: _near_signature(rng, signature, black_first=False)
+                for pid, signature in real.items() for copy in range(12)}
+    signatures = real | variants
+    expected = _dense_image_pairs(signatures)
+    assert len(expected) > 20
+    assert image_pairs(signatures) == expected
