@@ -57,7 +57,7 @@ def parse_mode(spec: str) -> TwiglMode:
     flags = set(words[1:])
     unknown = flags - {_FLAG_300, _FLAG_MRT, _FLAG_TERNARY}
     if unknown:
-        raise TwiglModeError(f"unknown TwiGL mode flag {sorted(unknown)[0][:40]!r}")
+        raise TwiglModeError(f"unknown TwiGL mode flag {min(unknown)[:40]!r}")
     mrt = _FLAG_MRT in flags
     return TwiglMode(words[0], es300=mrt or _FLAG_300 in flags, mrt=mrt, ternary_fix=_FLAG_TERNARY in flags)
 

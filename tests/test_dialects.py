@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from renderer.dialects import clean_user_code, locate, sanitize, wrap
-from renderer.jobs import ProgramSource, Verdict
+from renderer.jobs import FrameSpec, ProgramSource, Verdict
 from renderer.program import ProgramError, compile_program
+from renderer.twigl import (
+    TwiglMode,
+    TwiglModeError,
+    mode_from_lines,
+    parenthesize_ternary_assignments,
+    parse_mode,
+    sniff_mode,
+)
 
 
 def test_version_and_extension_lines_are_blanked_and_hoisted():
@@ -140,16 +148,6 @@ def test_raw_program_that_does_not_link_is_unsupported(gl_context):
 
 
 # --- TwiGL ---------------------------------------------------------------------------------------------------
-
-from renderer.jobs import FrameSpec  # noqa: E402
-from renderer.twigl import (  # noqa: E402
-    TwiglMode,
-    TwiglModeError,
-    mode_from_lines,
-    parenthesize_ternary_assignments,
-    parse_mode,
-    sniff_mode,
-)
 
 
 def test_twigl_mode_specs_and_mode_files():

@@ -11,7 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harvester.licenses import KNOWN_LICENSES, UNKNOWN, detect_license_in_text, normalize_license_id
+from harvester.licenses import (
+    KNOWN_LICENSES,
+    UNKNOWN,
+    detect_license_in_text,
+    normalize_license_id,
+)
 
 MAX_HEADER_LINES = 80
 _SEPARATOR = r"\s*(?::|=|\s-|\u2013|\u2014)\s*"

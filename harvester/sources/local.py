@@ -23,6 +23,7 @@ from pathlib import Path
 from corpus.normalize import looks_like_fragment_program
 from harvester.licenses import UNKNOWN, detect_license
 from harvester.records import FetchedPass, FetchedProgram, FetchFailure
+from harvester.sources import shaders21k
 from harvester.sources.base import (
     AlreadyKnown,
     RecordError,
@@ -30,7 +31,6 @@ from harvester.sources.base import (
     SourceUnavailable,
     WantedFn,
 )
-from harvester.sources import shaders21k
 from harvester.sources.file_header import parse_header
 from harvester.sources.shadertoy_format import program_from_flat, program_from_shader
 

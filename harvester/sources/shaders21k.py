@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
 from harvester.licenses import UNKNOWN, detect_license
 from harvester.records import FetchedPass, FetchedProgram
@@ -136,7 +137,7 @@ class ZipRelease:
             if not info.is_dir():
                 self._members[info.filename.replace("\\", "/")] = info
 
-    def __enter__(self) -> ZipRelease:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
