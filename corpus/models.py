@@ -145,7 +145,7 @@ class DedupRun(SQLModel, table=True):
     clusters: int = 0
 
 
-class ImageSignature(SQLModel, table=True):
+class ImageSignatureRow(SQLModel, table=True):
     """A program's perceptual hashes and mean colours at the near-duplicate points, drawn in the compile that
     validated it (or by `harvest dedup` for programs validated before), so dedup need not compile it again.
     `hashes` is empty when no frame had a picture to compare (nearly uniform luma everywhere)."""

@@ -15,12 +15,13 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from corpus.db import Catalog
-from corpus.models import Program, Validation, utcnow
+from corpus.models import ImageSignatureRow, Program, Validation, utcnow
+from corpus.signatures import SIGNATURE_SET, signature_frame_set, signature_row
 from corpus.stage_runner import BatchPolicy, CatalogProgram, Renders, StageEvent, run_stage
 from corpus.scoring import SCORE_FRAMES, SCORE_SEED_KEY, SCORE_SIZE, ProgramScores, score_frames, score_row
 from renderer import RENDERER_VERSION
 from renderer.frames import frame_specs
-from renderer.jobs import FrameSpec, RenderJob, RenderResult
+from renderer.jobs import FrameSet, RenderJob, RenderResult
 
 MAX_REASON_CHARS = 1000
 
@@ -36,10 +37,11 @@ class ValidateOptions:
     seed: int = 0  # part of every program's frame seed: same seed, same frames
     batch_size: int = 32  # results per transaction
     batch_seconds: float = 2.0  # ...or sooner, so a slow run still saves often
-    # Also draw the scoring frames of every `ok` program while it is compiled, and store its scores (only at the
-    # scoring size, 128 px). Off by default: on llvmpipe the 8 extra frames halve validation's speed and save
-    # only ~10 % over a separate `harvest score`, which finds the shader cache warm (bench/validate.py).
-    score: bool = False
+    # While each `ok` program is compiled, also draw the frames that scoring (8 at 128 px) and near-duplicate
+    # search (2 at 64 px) need, and store its scores and image signature: `score` and `dedup` then compile only
+    # programs that lack them, so curation compiles each program once (bench/scale.py).
+    score: bool = True
+    signatures: bool = True
 
 
 @dataclass
@@ -78,10 +80,17 @@ def frame_seed_key(source: str, source_id: str, seed: int) -> str:
     return f"{source}:{source_id}:{seed}"
 
 
-def _score_frames(options: ValidateOptions) -> tuple[FrameSpec, ...]:
-    if not options.score or options.size != SCORE_SIZE:
-        return ()
-    return frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
+SCORE_SET = "score"
+
+
+def extra_frame_sets(options: ValidateOptions) -> tuple[FrameSet, ...]:
+    sets: list[FrameSet] = []
+    if options.score:
+        sets.append(FrameSet(SCORE_SET, frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE),
+                             SCORE_SIZE, SCORE_SIZE))
+    if options.signatures:
+        sets.append(signature_frame_set())
+    return tuple(sets)
 
 
 def validation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJob:
@@ -93,7 +102,7 @@ def validation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJ
         width=options.size,
         height=options.size,
         timeout_s=options.timeout_s,
-        extra_frames=_score_frames(options),
+        extras=extra_frame_sets(options),
     )
 
 
@@ -118,8 +127,13 @@ def validation_row(result: RenderResult, options: ValidateOptions) -> Validation
 
 def take_scores(result: RenderResult) -> ProgramScores | None:
     """The scores of a result that carries the scoring frames; the frames are dropped, they are big."""
-    frames, result.extra_frames = result.extra_frames, None
+    frames = result.extras.pop(SCORE_SET, None)
     return score_frames(frames, seed=result.key) if frames else None
+
+
+def take_signature(result: RenderResult) -> ImageSignatureRow | None:
+    frames = result.extras.pop(SIGNATURE_SET, None)
+    return signature_row(result.key, frames) if frames else None
 
 
 class ValidateStage:
@@ -131,6 +145,7 @@ class ValidateStage:
         self.options = options
         self.verdicts: list[Validation] = []
         self.scores: dict[int, ProgramScores] = {}
+        self.signatures: list[ImageSignatureRow] = []
         self.scored = 0
 
     def select(self, session: Session) -> list[int]:
@@ -145,6 +160,9 @@ class ValidateStage:
         if program_scores is not None:
             self.scores[result.key] = program_scores
             self.scored += 1
+        signature = take_signature(result)
+        if signature is not None:
+            self.signatures.append(signature)
         return str(result.verdict)
 
     def save(self, session: Session) -> None:
@@ -153,7 +171,9 @@ class ValidateStage:
             session.merge(row)
         for program_id, values in self.scores.items():
             session.merge(score_row(program_id, values))
-        self.verdicts, self.scores = [], {}
+        for signature in self.signatures:
+            session.merge(signature)
+        self.verdicts, self.scores, self.signatures = [], {}, []
 
 
 def validate(

@@ -55,6 +55,16 @@ class FrameSpec:
 
 
 @dataclass(frozen=True)
+class FrameSet:
+    """Frames a later stage needs from the same compile, at their own size."""
+
+    name: str
+    frames: tuple[FrameSpec, ...]
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class RenderJob:
     """Render `frames` of one program at `width`x`height`.
 
@@ -70,9 +80,9 @@ class RenderJob:
     timeout_s: float = 10.0
     keep_frames: bool = False
     # Drawn after an `ok` verdict with the program still compiled, when they fit in half of what is left of
-    # the timeout (judged from the verdict frames' times); returned as RenderResult.extra_frames. Validation
-    # asks for the scoring frames this way, so scoring does not compile every program a second time.
-    extra_frames: tuple[FrameSpec, ...] = ()
+    # the timeout (judged from the verdict frames' times); returned as RenderResult.extras by name. Validation
+    # asks for the scoring and near-duplicate frames this way, so no later stage compiles the program again.
+    extras: tuple[FrameSet, ...] = ()
 
 
 @dataclass
@@ -88,4 +98,4 @@ class RenderResult:
     animated: bool | None = None
     thumbnail_png: bytes | None = None
     frames: list[np.ndarray] | None = None  # HxWx3 uint8, top row first, when job.keep_frames
-    extra_frames: list[np.ndarray] | None = None  # job.extra_frames, when drawn
+    extras: dict[str, list[np.ndarray]] = field(default_factory=dict)  # job.extras by name, those drawn

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 import moderngl
+import numpy as np
 
 from renderer.images import png_bytes
-from renderer.jobs import FrameSpec, RenderJob, RenderResult, Verdict
+from renderer.jobs import FrameSet, FrameSpec, RenderJob, RenderResult, Verdict
 from renderer.judge import judge
-from renderer.program import ProgramError, compile_program
+from renderer.program import CompiledProgram, ProgramError, compile_program
 
 _WARMUP_FRAME = FrameSpec(time=0.0)
 
@@ -36,9 +37,7 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
             frames.append(rendered.pixels)
             shares.append(rendered.nonfinite_fraction)
         verdict, stats = judge(frames, shares)
-        extra = None
-        if verdict == Verdict.OK and job.extra_frames and _extra_frames_fit(job, started, render_ms):
-            extra = [program.render(spec, job.width, job.height) for spec in job.extra_frames]
+        extras = _draw_extras(program, job, started, render_ms) if verdict == Verdict.OK else {}
     finally:
         program.release()
     return RenderResult(
@@ -52,15 +51,26 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
         animated=stats.animated,
         thumbnail_png=png_bytes(frames[0]) if frames else None,
         frames=frames if job.keep_frames else None,
-        extra_frames=extra,
+        extras=extras,
     )
 
 
-def _extra_frames_fit(job: RenderJob, started: float, render_ms: list[float]) -> bool:
+def _draw_extras(program: CompiledProgram, job: RenderJob, started: float,
+                 render_ms: list[float]) -> dict[str, list[np.ndarray]]:
+    """Each extra set that fits, in order; a set that does not fit is left for its stage to draw later."""
+    drawn: dict[str, list[np.ndarray]] = {}
+    for frame_set in job.extras:
+        if _extra_frames_fit(job, frame_set, started, render_ms):
+            drawn[frame_set.name] = [program.render(spec, frame_set.width, frame_set.height) for spec in frame_set.frames]
+    return drawn
+
+
+def _extra_frames_fit(job: RenderJob, frame_set: FrameSet, started: float, render_ms: list[float]) -> bool:
     """Extra frames must never turn an `ok` program into a timeout: draw them only when, at the verdict frames'
-    pace, they take at most half of the time left."""
-    if not render_ms:
+    pace scaled to their size (never below it), they take at most half of the time left."""
+    if not render_ms or not frame_set.frames:
         return False
-    expected_s = max(render_ms) / 1000.0 * len(job.extra_frames)
+    area = max(1.0, (frame_set.width * frame_set.height) / float(job.width * job.height))
+    expected_s = max(render_ms) / 1000.0 * area * len(frame_set.frames)
     left_s = job.timeout_s - (time.perf_counter() - started)
     return expected_s <= 0.5 * left_s

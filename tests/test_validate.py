@@ -179,27 +179,54 @@ def test_validate_scores_ok_programs_as_harvest_score_would(catalog, pool):
     with catalog.session() as session:
         rescored = {row.program_id: (row.diversity, row.colorfulness, row.fill) for row in session.exec(select(Score))}
     assert rescored == from_validate
-    # By default, or at another size, validation leaves scoring to `harvest score`.
-    assert validate(catalog, pool, ValidateOptions(revalidate=True)).scored == 0
-    assert validate(catalog, pool, ValidateOptions(size=64, revalidate=True, score=True)).scored == 0
+    # At another verdict size the scoring frames keep their own size: the same scores.
+    assert validate(catalog, pool, ValidateOptions(size=64, revalidate=True)).scored == 2
+    with catalog.session() as session:
+        again = {row.program_id: (row.diversity, row.colorfulness, row.fill) for row in session.exec(select(Score))}
+    assert again == from_validate
+    assert validate(catalog, pool, ValidateOptions(revalidate=True, score=False)).scored == 0
+
+
+def test_validate_stores_the_image_signature_dedup_would_draw(catalog, pool):
+    from corpus.dedup import IMAGE_FRAMES, IMAGE_SEED_KEY, IMAGE_SIZE, image_signature
+    from corpus.render_source import load_program_sources
+    from corpus.scoring import render_frames
+    from corpus.signatures import stored_signatures
+    from renderer.executor_spec import ExecutorSpec
+
+    ids = [_add(catalog, f"p{k}", GOOD.format(k=k)) for k in range(3)]
+    flat = _add(catalog, "flat", "void mainImage(out vec4 c, in vec2 f) { c = vec4(0.2, 0.4, 0.6, 1.0); }")
+    validate(catalog, pool, ValidateOptions(timeout_s=20))
+    with catalog.session() as session:
+        stored = stored_signatures(session, [*ids, flat])
+        sources = load_program_sources(session, ids)
+    assert set(stored) == set(ids) or set(stored) == {*ids, flat}  # a flat program is `blank`, or has no picture
+    assert stored.get(flat) is None
+    specs = frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE)
+    for result in render_frames(sources, specs, IMAGE_SIZE, ExecutorSpec(workers=1)):
+        assert stored[result.key] == image_signature(result.frames), result.key
 
 
 def test_scoring_frames_never_push_an_ok_program_into_a_timeout():
+    from renderer.jobs import FrameSet
     from renderer.worker import _extra_frames_fit
 
+    scoring = FrameSet("score", frame_specs("score", 8, 128, 128), 128, 128)
     job = RenderJob(key=1, program=ProgramSource("shadertoy", GOOD.format(k=1)), frames=frame_specs("1", 4, 128, 128),
-                    timeout_s=10.0, extra_frames=frame_specs("score", 8, 128, 128))
+                    timeout_s=10.0, extras=(scoring,))
     now = time.perf_counter()
-    assert _extra_frames_fit(job, started=now, render_ms=[5.0, 6.0, 5.0, 5.0])  # 48 ms of 10 s
-    assert not _extra_frames_fit(job, started=now, render_ms=[700.0, 600.0, 650.0, 640.0])  # 5.6 s > half of 10 s
-    assert not _extra_frames_fit(job, started=now - 9.5, render_ms=[50.0])  # 0.4 s > half of the 0.5 s left
+    assert _extra_frames_fit(job, scoring, started=now, render_ms=[5.0, 6.0, 5.0, 5.0])  # 48 ms of 10 s
+    assert not _extra_frames_fit(job, scoring, started=now, render_ms=[700.0, 600.0, 650.0, 640.0])  # 5.6 s > 5 s
+    assert not _extra_frames_fit(job, scoring, started=now - 9.5, render_ms=[50.0])  # 0.4 s > half of the 0.5 s left
+    bigger = FrameSet("big", frame_specs("big", 2, 256, 256), 256, 256)  # 4x the pixels: 4x the time expected
+    assert not _extra_frames_fit(job, bigger, started=now, render_ms=[700.0])
     with LocalExecutor(workers=1) as executor:  # a frame of ~1 s: its scoring frames are left for later
         heavy = RenderJob(key=2, program=ProgramSource("shadertoy", LOOP_65535), frames=frame_specs("2", 2, 128, 128),
-                          timeout_s=6.0, extra_frames=frame_specs("score", 8, 128, 128))
+                          timeout_s=6.0, extras=(scoring,))
         [result] = list(executor.run([heavy]))
     assert result.verdict in (Verdict.OK, Verdict.TIMEOUT)  # depends on this machine's speed, never on scoring
     if result.verdict == Verdict.OK and max(result.render_ms) * 8 > 3000:
-        assert result.extra_frames is None
+        assert "score" not in result.extras
 
 
 class _InterruptAfter:
@@ -258,7 +285,7 @@ def test_render_command_reports_user_mistakes_in_one_line(tmp_path):
     broken.write_text("void mainImage(out vec4 c, in vec2 f) {\n\n  c = vec4(missing);\n}\n")
     out = tmp_path / "x.png"
     done = _harvest("render", "--file", str(broken), "--out", str(out))
-    assert done.returncode == 1 and "compile_error (line 3)" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "compile_error: line 3: " in done.stderr and "Traceback" not in done.stderr
     assert not out.exists()
     for args, message in (
         (["--size", "big"], "--size"),

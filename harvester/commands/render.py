@@ -55,7 +55,7 @@ def validate(
     ray_cpus_per_actor: RayCpusOption = 1.0,
     ray_gpus_per_actor: RayGpusOption = 0.0,
     seed: int = typer.Option(0, "--seed", help="Run seed mixed into every program's frame times and mouse."),
-    score: bool = typer.Option(False, "--score", help="Also score ok programs while they are compiled (at --size 128; see README)."),
+    score: bool = typer.Option(True, "--score/--no-score", help="Also draw the scoring and near-duplicate frames of ok programs in the same compile, and store their scores and signatures."),
 ) -> None:
     """Render every program without a current verdict and store ok / blank / compile_error / ... for each."""
     from corpus.validation import ValidateOptions, shader_cache_dir
@@ -72,7 +72,7 @@ def validate(
     spec = executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor)
     options = ValidateOptions(
         size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed,
-        score=score,
+        score=score, signatures=score,
     )
     catalog = open_db(db, writer=True)
     view = ProgressView("validating", err_console, order=VERDICT_ORDER)
@@ -165,7 +165,7 @@ def write_png_atomically(pixels, out: Path) -> None:
 def render(
     program_id: Optional[int] = typer.Argument(None, metavar="[ID]", help="Catalog id of the program to draw."),
     file: Optional[Path] = typer.Option(None, "--file", help="Draw the program in this file instead of a catalog one."),
-    dialect: Optional[str] = typer.Option(None, "--dialect", help="shadertoy, glslsandbox, bookofshaders or raw (default: sniffed)."),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="shadertoy, glslsandbox, bookofshaders, twigl or raw (default: sniffed)."),
     time_s: float = typer.Option(0.0, "--time", help="Time of the first frame, in seconds."),
     mouse: Optional[str] = typer.Option(None, "--mouse", help="iMouse as X,Y,Z,W in pixels (default 0,0,0,0)."),
     size: str = typer.Option("512x288", "--size", help="WIDTHxHEIGHT in pixels."),
