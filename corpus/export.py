@@ -26,6 +26,7 @@ from corpus.dedup import METHOD as DEDUP_METHOD
 from corpus.dedup import marks_are_current
 from corpus.export_format import (
     ATTRIBUTION_NAME,
+    DEFAULT_OUT_NAME,
     EXPORT_INFO_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -47,7 +48,6 @@ from renderer.jobs import ProgramSource, Verdict
 FORMATS = ("webdataset", "jsonl")
 DEFAULT_SHARD_SIZE = 1000
 DEFAULT_IMAGE_SIZE = 256
-DEFAULT_OUT_NAME = "export"
 
 
 @dataclass(frozen=True)

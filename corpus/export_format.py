@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from corpus.models import Program, Score, Validation
+from corpus.public_identity import import_roots, public_identity
 from corpus.render_source import load_program_sources
 from harvester.errors import HarvestError
 from renderer.jobs import ProgramSource, Verdict
@@ -31,6 +32,7 @@ MANIFEST_NAME = "manifest.jsonl"
 SHARDS_DIR = "shards"
 ATTRIBUTION_NAME = "ATTRIBUTION.md"
 EXPORT_INFO_NAME = "export.json"
+DEFAULT_OUT_NAME = "export"  # the export folder beside the catalog when --out is not given
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^a-z0-9_-]+")
 
@@ -163,6 +165,29 @@ def _read_manifest(folder: Path) -> list[dict]:
     return lines
 
 
+@dataclass(frozen=True)
+class ExportListing:
+    """Which programs an export holds, and the catalog (by file name) it was made from."""
+
+    folder: Path
+    keys: frozenset[str]
+    catalog_name: str | None  # None when export.json is missing or does not say
+
+
+def read_listing(folder: Path) -> ExportListing:
+    """The keys in an export's manifest; raises HarvestError for a missing or unreadable export."""
+    folder = Path(folder)
+    keys = frozenset(entry["key"] for entry in _read_manifest(folder))
+    catalog_name = None
+    try:
+        recorded = json.loads((folder / EXPORT_INFO_NAME).read_text(encoding="utf-8")).get("catalog")
+        # Older exports recorded the catalog's full path; only its name is compared.
+        catalog_name = Path(recorded).name if isinstance(recorded, str) and recorded else None
+    except (OSError, ValueError, AttributeError):
+        pass
+    return ExportListing(folder, keys, catalog_name)
+
+
 def _read_shard_code(shard: Path) -> dict[str, str]:
     """KEY -> the text of KEY.frag, for every program in one shard."""
     codes: dict[str, str] = {}
@@ -213,7 +238,8 @@ def programs_from_catalog(
     catalog, min_diversity: float | None = None, limit: int | None = None
 ) -> list[ExportedProgram]:
     """The catalog's `ok` programs that are not exact or near duplicates, by id, optionally only those scored at
-    least `min_diversity` (unscored programs are then left out; run `harvest score` first)."""
+    least `min_diversity` (unscored programs are then left out; run `harvest score` first). Their `source_id` and
+    `url` are the public ones an export would carry."""
     with catalog.session() as session:
         query = (
             select(Program, Validation, Score)
@@ -229,6 +255,9 @@ def programs_from_catalog(
             query = query.limit(max(0, int(limit)))
         rows = session.exec(query).all()
         sources = load_program_sources(session, [program.id for program, _, _ in rows])
+        roots = import_roots(session)
+    identities = {program.id: public_identity(program.source_id, program.url, program.code_hash, roots)
+                  for program, _, _ in rows}
     return [
         ExportedProgram(
             key=program_key(program.source, program.id),
@@ -237,10 +266,10 @@ def programs_from_catalog(
             title=program.title,
             author=program.author,
             license=program.license,
-            url=program.url,
+            url=identities[program.id].url,
             diversity=score.diversity if score else None,
             origin=program.source,
-            source_id=program.source_id,
+            source_id=identities[program.id].source_id,
             colorfulness=score.colorfulness if score else None,
             fill=score.fill if score else None,
             verdict=validation.verdict,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from webdataset import TarWriter
 
 from corpus.export_format import SHARDS_DIR, SampleMetadata, joined_code, shard_name
 from renderer.executors import Executor
@@ -113,6 +112,8 @@ def _json_line(data: dict) -> str:
 
 def write_shard(folder: Path, index: int, items: list[ExportItem]) -> list[str]:
     """`shards/shard-NNNNNN.tar` of `items`; returns their manifest lines."""
+    from webdataset import TarWriter  # imports torch: only exports that write shards pay for it
+
     shard = shard_name(index)
     with TarWriter(str(folder / SHARDS_DIR / shard), user="", group="", mode=MEMBER_MODE, mtime=MEMBER_MTIME,
                    encoder=False) as tar:

@@ -60,3 +60,17 @@ def test_an_old_catalogs_local_files_are_exported_without_their_paths(catalog, t
         texts += [tar.extractfile(member).read() for member in tar if member.name.endswith(".json")]
     for text in texts:
         assert str(tmp_path).encode() not in text and b"file:" not in text
+
+
+def test_the_catalogs_exportable_programs_carry_the_same_public_identity(catalog, tmp_path):
+    from corpus.export_format import programs_from_catalog
+
+    path = tmp_path / "loose" / "sea.frag"
+    program_id = add_program(catalog, str(path), ANIMATED, source="local")
+    with catalog.session() as session:
+        session.add(CrawlRun(source="local", scope=(tmp_path / "loose").as_posix(), status="finished"))
+        program = session.get(Program, program_id)
+        program.url = path.as_uri()
+        expected = f"sea.frag@{program.code_hash[:12]}"
+    [exported] = programs_from_catalog(catalog)
+    assert exported.source_id == expected and exported.url is None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from corpus.db import open_catalog
+from corpus.export import ExportOptions, export_catalog
 from corpus.gallery import write_gallery
 from corpus.models import Score, Validation
 from harvester.cli import app
@@ -45,3 +48,43 @@ def test_gallery_cli(catalog, tmp_path):
     result = CliRunner().invoke(app, ["gallery", "--db", str(catalog.path), "--out", str(tmp_path / "g.html"), "--limit", "5"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "g.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def _three_ok(catalog) -> list[int]:
+    code = "void mainImage(out vec4 c, in vec2 p){{ c = vec4({}); }}"
+    return [add_program(catalog, f"p{i}", code.format(i / 4), license="MIT" if i else "CC-BY-NC-SA-3.0") for i in range(3)]
+
+
+def _exported_cards(page: str) -> list[int]:
+    return [int(m) for m in re.findall(r'<figure class="card in-export" data-id="(\d+)"', page)]
+
+
+def test_gallery_marks_the_programs_of_the_export_beside_the_catalog(catalog, tmp_path):
+    ids = _three_ok(catalog)
+    add_program(catalog, "bad", "void mainImage(", verdict="compile_error")
+    out = tmp_path / "g.html"
+    write_gallery(catalog, out)
+    assert _exported_cards(out.read_text()) == [] and "in the export" not in out.read_text()  # no export yet
+    export_catalog(catalog, ExportOptions(commercial_safe=True))  # the default folder: export/ beside the catalog
+    write_gallery(catalog, out)
+    page = out.read_text()
+    assert _exported_cards(page) == ids[1:]
+    assert "ok: 3 (2 in the export)" in page and "2 programs on this page marked" in page
+
+
+def test_gallery_marks_a_given_export_and_refuses_another_catalogs(catalog, tmp_path):
+    ids = _three_ok(catalog)
+    export_catalog(catalog, ExportOptions(out=tmp_path / "published", limit=1, seed=1))
+    out = tmp_path / "g.html"
+    write_gallery(catalog, out, export=tmp_path / "published")
+    [marked] = _exported_cards(out.read_text())
+    assert marked in ids and "1 program on this page marked" in out.read_text()
+    other = open_catalog(tmp_path / "other.db")
+    try:
+        add_program(other, "x", "void mainImage(out vec4 c, in vec2 p){ c = vec4(1.0); }")
+        with pytest.raises(HarvestError, match="is an export of catalog harvest.db, not of other.db"):
+            write_gallery(other, tmp_path / "o.html", export=tmp_path / "published")
+    finally:
+        other.close()
+    with pytest.raises(HarvestError, match="does not exist"):
+        write_gallery(catalog, out, export=tmp_path / "nowhere")
