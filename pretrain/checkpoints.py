@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -17,8 +18,11 @@ BACKBONE_PREFIX = "backbone."
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename: a crash leaves the old file."""
+    """Write to a temporary file beside `path`, flush it to disk, then rename: a crash leaves the old file.
+    One writer per path (rank 0 of a run): the temporaries a killed writer left behind are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as fh:
