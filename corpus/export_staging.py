@@ -42,7 +42,8 @@ def make_staging(out: Path) -> Path:
 
 def leftovers(out: Path) -> list[Leftover]:
     """Staging and retired folders of `out` left by any export, newest first."""
-    pattern = re.compile(rf"^\.{re.escape(out.name)}\.({PARTIAL}|{RETIRED})-(\d+)-")
+    # `.NAME.old-PID` with nothing after it is what exports before this scheme left.
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.({PARTIAL}|{RETIRED})-(\d+)(?:-|$)")
     found: list[tuple[float, Leftover]] = []
     for entry in out.parent.iterdir() if out.parent.is_dir() else ():
         match = pattern.match(entry.name)

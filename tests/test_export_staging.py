@@ -80,6 +80,13 @@ def test_a_retired_export_is_deleted_once_the_new_one_is_in_place(tmp_path, dead
     assert not retired.exists() and (out / "manifest.jsonl").read_text() == "new"
 
 
+def test_what_older_exports_left_is_recognised(tmp_path, dead_pid):
+    out = tmp_path / "data"
+    _folder(tmp_path / f".data.old-{dead_pid}", "old")  # the retired name before pids had a suffix
+    unknown_owner = _folder(tmp_path / ".data.partial-k2x9_q7a", "whose?")  # no pid: it may still be running
+    assert recover(out) == [] and (out / "manifest.jsonl").read_text() == "old" and unknown_owner.exists()
+
+
 def test_a_live_exports_retired_folder_is_left_alone(tmp_path):
     out = tmp_path / "data"
     retired = _folder(tmp_path / f".data.old-{os.getpid()}-dddd4444", "old")
