@@ -28,18 +28,16 @@ from harvester.commands.train_progress import PlainProgress, step_reporter  # no
 from pretrain.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_atomic  # noqa: E402
 from pretrain.stopping import StopRequest, stop_on_signals  # noqa: E402
 from pretrain.train import StepMetrics, run_pretraining  # noqa: E402
-from tests.test_pretrain import CPU, _free_port, small_config, write_tiny_export  # noqa: E402
+from tests.test_pretrain import (  # noqa: E402
+    CPU,
+    _free_port,
+    _one_torch_thread,  # noqa: F401 (autouse fixture: one intra-op thread, as in test_pretrain)
+    small_config,
+    write_tiny_export,
+)
 
 DEADLINE_S = 240  # generous: both cores may be busy with other test runs
 TINY_RUN = ["--method", "supervised", "--width", "8", "--size", "32", "--batch-size", "8", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture()
