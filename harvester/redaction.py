@@ -25,6 +25,8 @@ from urllib.parse import (
 REDACTED = "***"
 SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token"})
 MIN_SECRET_CHARS = 3  # shorter values would blank out ordinary words
+# A bare name before `@` is a token only when it is long: `ssh://git@host` must not make "git" a secret.
+MIN_TOKEN_CHARS = 16
 
 _SECRET_PARAM = re.compile(r"((?:[?&]|\b)(?:key|api_key|apikey|token|access_token)=)[^&#\s\"'<>()\[\]{},;]+", re.IGNORECASE)
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
@@ -46,8 +48,10 @@ def register_url_credentials(url: str) -> None:
         password, username = parts.password, parts.username
     except ValueError:
         return
-    # `https://TOKEN@host` is how tokens ride in git URLs; a username beside a password is not secret.
-    register_secret(unquote(password) if password else unquote(username or ""))
+    if password:
+        register_secret(unquote(password))  # a username beside a password is not secret
+    elif username and len(username) >= MIN_TOKEN_CHARS:
+        register_secret(unquote(username))  # `https://TOKEN@host` is how tokens ride in git URLs
     for name, value in parse_qsl(parts.query):
         if name.lower() in SECRET_PARAMS:
             register_secret(value)

@@ -73,9 +73,11 @@ def test_key_quoted_in_an_item_error_is_redacted_in_failures_summary_and_logs(ca
 def test_url_credentials_quoted_back_are_redacted_like_the_key():
     register_url_credentials(f"http://harvester:{PASSWORD}@example.test/")
     assert redact(f"you sent {PASSWORD}, which is wrong") == "you sent ***, which is wrong"
-    token = "ghp_tokenOnly987"
+    token = "ghp_0tokenOnly9876543210"
     register_url_credentials(f"https://{token}@git.example.test/repo.git")
     assert redact(f"bad token {token}") == "bad token ***"
+    register_url_credentials("ssh://git@git.example.test/repo.git")
+    assert redact("git fetch failed") == "git fetch failed"  # an account name is not a secret
 
 
 # --- credentials in --base-url ---------------------------------------------------------------------------
