@@ -143,7 +143,7 @@ def test_dedup_catalog_finds_image_duplicates(catalog):
 # --- image pairs without the n x n arrays: the banded search must give exactly the dense result ----------------
 
 
-def _dense_image_pairs(signatures: dict[int, ImageSignature]) -> list[tuple[int, int]]:
+def dense_image_pairs(signatures: dict[int, ImageSignature]) -> list[tuple[int, int]]:
     """The former implementation, kept as the reference: every program against every other, n x n arrays."""
     ids = sorted(signatures)
     if len(ids) < 2:
@@ -203,18 +203,18 @@ def _random_signatures(seed: int, families: int, per_family: int, frames: int = 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_banded_image_pairs_equal_the_dense_ones_on_seeded_hash_sets(seed):
     signatures = _random_signatures(seed, families=60, per_family=12)
-    expected = _dense_image_pairs(signatures)
+    expected = dense_image_pairs(signatures)
     assert len(expected) > 100  # the set really has near duplicates, on both sides of the limits
     assert image_pairs(signatures) == expected
 
 
 def test_banded_image_pairs_with_one_frame_and_with_uneven_frame_counts():
     one = _random_signatures(3, families=40, per_family=10, frames=1)
-    assert image_pairs(one) == _dense_image_pairs(one)
+    assert image_pairs(one) == dense_image_pairs(one)
     uneven = _random_signatures(4, families=40, per_family=10, frames=3)
     for pid in list(uneven)[::5]:  # these have only two frames: the third is compared by nobody
         uneven[pid] = ImageSignature(uneven[pid].hashes[:2], uneven[pid].mean_colours[:2])
-    assert image_pairs(uneven) == _dense_image_pairs(uneven)
+    assert image_pairs(uneven) == dense_image_pairs(uneven)
 
 
 def test_identical_hashes_are_decided_by_colour_alone():
@@ -228,8 +228,8 @@ def test_identical_hashes_are_decided_by_colour_alone():
     signatures = close | spread
     links = image_links(signatures)
     assert [len(clique) for clique in links.cliques] == [300]
-    assert image_pairs(signatures) == _dense_image_pairs(signatures)
-    assert links.count() == len(_dense_image_pairs(signatures))
+    assert image_pairs(signatures) == dense_image_pairs(signatures)
+    assert links.count() == len(dense_image_pairs(signatures))
 
 
 def _traced(function, *args):
@@ -370,12 +370,12 @@ def _shared_signatures(catalog, shared_dir, programs: int) -> dict[int, ImageSig
 def test_banded_image_pairs_equal_the_dense_ones_on_real_frames(catalog, shared_dir):
     real = _shared_signatures(catalog, shared_dir, programs=120)
     assert len(real) > 50
-    assert image_pairs(real) == _dense_image_pairs(real)
+    assert image_pairs(real) == dense_image_pairs(real)
     # Real hashes cluster far more than random ones: near variants of them test the limits on that distribution.
     rng = np.random.default_rng(9)
     variants = {pid * 100 + copy: _near_signature(rng, signature, black_first=False)
                 for pid, signature in real.items() for copy in range(12)}
     signatures = real | variants
-    expected = _dense_image_pairs(signatures)
+    expected = dense_image_pairs(signatures)
     assert len(expected) > 20
     assert image_pairs(signatures) == expected
