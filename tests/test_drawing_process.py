@@ -9,6 +9,7 @@ from renderer.context import create_context
 from renderer.drawing_process import DrawFailed, DrawingProcess, DrawTimeout
 from renderer.jobs import FrameSpec, ProgramSource
 from renderer.program import compile_program
+from tests.slow_programs import ENDLESS_FRAME
 
 GRADIENT = ProgramSource(
     "shadertoy",
@@ -23,15 +24,7 @@ HEAVY = ProgramSource(
     c = vec4(s);
 }""",
 )
-# Nested loops: each pixel needs billions of steps, so a draw ends only when the child is killed.
-NEVER_ENDS = ProgramSource(
-    "shadertoy",
-    """void mainImage(out vec4 c, in vec2 p) {
-    float s = p.x;
-    for (int i = 0; i < 65000; i++) { for (int j = 0; j < 65000; j++) { s = fract(s * 1.0001 + float(j)); } }
-    c = vec4(s);
-}""",
-)
+NEVER_ENDS = ProgramSource("shadertoy", ENDLESS_FRAME)
 BROKEN = ProgramSource("shadertoy", "void mainImage(out vec4 c, in vec2 p) { c = undefined_thing; }")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from pretrain.distributed import DistEnv  # noqa: E402
 from pretrain.train import PretrainConfig, build_objective, make_views, run_pretraining  # noqa: E402
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
+from tests.slow_programs import ENDLESS_FRAME  # noqa: E402
 
 PATTERN = """
 void mainImage(out vec4 color, in vec2 coord) {
@@ -121,34 +121,51 @@ def test_pool_visits_every_program_and_skips_broken_ones(tmp_path):
     assert 5 not in drawn and len(drawn) >= 4  # the program that does not compile is never a label
 
 
-class _SleepyDrawable:
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s = delay_s
+class _Clock:
+    """A fake perf_counter: slow programs move it on instead of sleeping, so budgets are judged without timing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class _SlowDrawable:
+    def __init__(self, clock: _Clock, cost_s: float) -> None:
+        self.clock, self.cost_s = clock, cost_s
 
     def render(self, frame, width, height):
-        time.sleep(self.delay_s)
+        self.clock.now += self.cost_s
         return np.full((height, width, 3), 100, np.uint8)
 
     def release(self) -> None:
         pass
 
 
-class _SleepyBackend:
-    """Programs named `slow-draw` take 0.2 s a frame and `slow-compile` 0.2 s to compile; others are instant."""
+class _SlowBackend:
+    """Programs named `slow-draw` take 0.2 s a frame and `slow-compile` 0.2 s to compile; others take no time."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
 
     def compile(self, source):
         if "slow-compile" in source.image:
-            time.sleep(0.2)
-        return _SleepyDrawable(0.2 if "slow-draw" in source.image else 0.0)
+            self.clock.now += 0.2
+        return _SlowDrawable(self.clock, 0.2 if "slow-draw" in source.image else 0.0)
 
     def close(self) -> None:
         pass
 
 
-def test_programs_over_the_time_budgets_leave_the_pool(caplog):
+def test_programs_over_the_time_budgets_leave_the_pool(caplog, monkeypatch):
+    import pretrain.data
+
+    clock = _Clock()
+    monkeypatch.setattr(pretrain.data, "time", clock)
     sources = [ProgramSource("shadertoy", f"// {name}") for name in ("fast-a", "slow-draw", "slow-compile", "fast-b")]
     config = LiveDataConfig(size=8, pool_size=4, mixup=1, max_frame_s=0.1, max_compile_s=0.1)
-    pool = ProgramPool(sources, config, (0, 0, 0), backend=_SleepyBackend())
+    pool = ProgramPool(sources, config, (0, 0, 0), backend=_SlowBackend(clock))
     assert sorted(pool.live_at(0)) == [0, 1, 3]  # the slow compile is dropped at once
     frame = FrameSpec(time=1.0)
     assert pool.render(1, frame, 8) is not None  # the slow frame already drawn is still used...
@@ -160,24 +177,19 @@ def test_programs_over_the_time_budgets_leave_the_pool(caplog):
     ]
 
 
-HEAVY_CODE = """void mainImage(out vec4 c, in vec2 p) {
-    float s = p.x;
-    for (int i = 0; i < 65000; i++) { s = fract(sin(s * 12.9898 + float(i)) * 43758.5453); }
-    c = vec4(s);
-}"""
+
 
 
 def test_a_program_stuck_in_a_frame_costs_its_budget_not_the_run(programs):
-    """Drawing happens in a child process that is killed at `max_frame_s`: the heavy program (seconds a frame
-    at 96 px) leaves the pool, and the images are drawn from the others."""
-    sources = [programs[0].source, ProgramSource("shadertoy", HEAVY_CODE), programs[1].source]
-    config = LiveDataConfig(size=96, pool_size=3, mixup=1, seed=2, max_frame_s=0.5)
+    """Drawing happens in a child process that is killed at `max_frame_s`: the heavy program (a frame that never
+    ends) leaves the pool, and the images are drawn from the others. The budget is generous, so that the light
+    programs stay within it however busy the machine is."""
+    sources = [programs[0].source, ProgramSource("shadertoy", ENDLESS_FRAME), programs[1].source]
+    config = LiveDataConfig(size=96, pool_size=3, mixup=1, seed=2, max_frame_s=8.0, max_compile_s=120.0)
     backend = gl_backend(config)
     pool = ProgramPool(sources, config, (0, 0, 0), backend)
     try:
-        started = time.monotonic()
         drawn = [draw_image(pool, n, config)[1][0] for n in range(12)]
-        assert time.monotonic() - started < 20
         assert pool.too_slow == {1} and backend.process.restarts == 1
         assert 1 not in drawn and set(drawn) == {0, 2}
     finally:
