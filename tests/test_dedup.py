@@ -379,3 +379,12 @@ def test_banded_image_pairs_equal_the_dense_ones_on_real_frames(catalog, shared_
     expected = dense_image_pairs(signatures)
     assert len(expected) > 20
     assert image_pairs(signatures) == expected
+
+
+def test_dedup_catalog_marks_a_template_crowd_through_its_clique(catalog):
+    ids = [add_program(catalog, f"retuned {n}", RAYMARCHER.replace("64", str(10 + n)), likes=n) for n in range(4)]
+    summary = dedup_catalog(catalog, executor=ExecutorSpec(workers=1), images=False)
+    assert summary.code_pairs == 6 and summary.clusters == 1 and summary.near_duplicates == {"code": 3}
+    with catalog.session() as session:
+        rows = {p.id: p for p in session.exec(select(Program)).all()}
+    assert {rows[pid].near_duplicate_of for pid in ids[:3]} == {ids[3]} and rows[ids[3]].near_duplicate_of is None
