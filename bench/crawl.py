@@ -38,7 +38,7 @@ def _crawl(source, db: Path) -> dict:
 
     catalog = open_catalog(db)
     started = time.perf_counter()
-    summary = run_crawl(catalog, source, CrawlOptions(show_progress=False))
+    summary = run_crawl(catalog, source, CrawlOptions())
     elapsed = time.perf_counter() - started
     catalog.close()
     return {"programs": summary.processed, "new": summary.new, "duplicates": summary.duplicates,

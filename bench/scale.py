@@ -134,7 +134,7 @@ def _handled(stage: str, catalog, dump: Path, out: Path, workers: int) -> int:
 
         with PoliteClient(HttpPolicy()) as client:
             source = open_source("local", SourceSettings(path=dump), client, catalog.folder / ".harvest-cache")
-            summary = run_crawl(catalog, source, CrawlOptions(show_progress=False))
+            summary = run_crawl(catalog, source, CrawlOptions())
         return summary.new + summary.updated + summary.unchanged + summary.duplicates
     if stage == "validate":
         from corpus.validation import ValidateOptions, validate

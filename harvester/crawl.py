@@ -14,15 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from sqlmodel import Session
 
@@ -53,7 +44,15 @@ class CrawlOptions:
     refresh: bool = False  # fetch ids the catalog already holds
     batch_size: int = 100
     batch_seconds: float = 5.0
-    show_progress: bool = True
+
+
+@dataclass(frozen=True)
+class CrawlProgress:
+    """Where a crawl stands, for whoever draws it (the driver draws nothing)."""
+
+    done: int  # items fetched, failed or skipped
+    total: int | None  # when the source knows it
+    counts: dict[str, int]
 
 
 @dataclass
@@ -129,7 +128,7 @@ def run_crawl(
     source: Source,
     options: CrawlOptions = CrawlOptions(),
     *,
-    console: Console | None = None,
+    on_progress: Callable[[CrawlProgress], None] | None = None,
 ) -> CrawlSummary:
     """Crawl `source` into `catalog` and return what happened. Fatal source errors are re-raised as
     HarvestError after the work done so far is committed and the run is marked failed."""
@@ -141,17 +140,6 @@ def run_crawl(
         session.commit()
         summary = CrawlSummary(run_id=run.id, source=source.name, scope=scope)
         known = _Known(session, options.refresh)
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not options.show_progress,
-            transient=False,
-        )
         pending = 0
         last_commit = time.monotonic()
         last_cursor: dict | None = None
@@ -174,31 +162,22 @@ def run_crawl(
 
         iterator = source.items(cursor, known.wanted)
         try:
-            with progress:
-                task = progress.add_task(source.name, total=None, counts="")
-                while True:
-                    if options.limit is not None and summary.processed >= options.limit:
-                        summary.limit_reached = True
-                        break
-                    try:
-                        item: SourceItem = next(iterator)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    _ingest_item(session, run, item, summary, known)
-                    last_cursor = item.cursor
-                    pending += 1
-                    if pending >= options.batch_size or time.monotonic() - last_commit >= options.batch_seconds:
-                        commit()
-                    total = source.total
-                    if options.limit is not None and total is not None:
-                        total = min(total, options.limit + summary.skipped)
-                    progress.update(
-                        task,
-                        total=total,
-                        completed=summary.processed + summary.skipped,
-                        counts=f"new {summary.new} · failed {summary.failed}",
-                    )
+            while True:
+                if options.limit is not None and summary.processed >= options.limit:
+                    summary.limit_reached = True
+                    break
+                try:
+                    item: SourceItem = next(iterator)
+                except StopIteration:
+                    exhausted = True
+                    break
+                _ingest_item(session, run, item, summary, known)
+                last_cursor = item.cursor
+                pending += 1
+                if pending >= options.batch_size or time.monotonic() - last_commit >= options.batch_seconds:
+                    commit()
+                if on_progress is not None:
+                    on_progress(_progress(source, options, summary))
         except HarvestError as exc:
             _close(iterator)
             redact_exception(exc)  # whoever prints it next (the CLI) sees no secret a server quoted back
@@ -225,6 +204,14 @@ def run_crawl(
         message = f"stopped at --limit {options.limit}" if summary.limit_reached else ""
         finish("finished", message)
     return summary
+
+
+def _progress(source: Source, options: CrawlOptions, summary: CrawlSummary) -> CrawlProgress:
+    total = source.total
+    if options.limit is not None and total is not None:
+        total = min(total, options.limit + summary.skipped)
+    return CrawlProgress(done=summary.processed + summary.skipped, total=total,
+                         counts={"new": summary.new, "updated": summary.updated, "failed": summary.failed})
 
 
 def _close(iterator) -> None:

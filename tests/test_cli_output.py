@@ -42,6 +42,8 @@ def test_crawl_off_a_terminal_shows_the_whole_command_output(tmp_path):
     result = harvest("crawl", "--source", "local", "--path", str(SAMPLES), "--db", str(deep / "h.db"), env=_plain_env())
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stderr + result.stdout
+    assert not any(set(line) & set("━⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏") for line in result.stderr.splitlines())  # no bar, no spinner
+    assert "crawl local: 33" in result.stderr and "new 33" in result.stderr
 
 
 def test_flags_show_no_value_placeholder_and_help_says_what_quickstart_does():

@@ -68,7 +68,7 @@ class Crashing:
 @pytest.mark.parametrize("error", [RuntimeError, HarvestError, KeyboardInterrupt])
 def test_resume_after_interrupted_crawl(catalog, tmp_path, error):
     _dump(tmp_path / "dump.jsonl", 25)
-    options = CrawlOptions(batch_size=4, show_progress=False)
+    options = CrawlOptions(batch_size=4)
     crashing = Crashing(LocalSource(tmp_path / "dump.jsonl"), after=10, error=error)
     with pytest.raises(error):
         run_crawl(catalog, crashing, options)
@@ -86,11 +86,11 @@ def test_resume_after_interrupted_crawl(catalog, tmp_path, error):
 
 def test_finished_crawl_starts_over_and_skips_known(catalog, tmp_path):
     _dump(tmp_path / "dump.jsonl", 6)
-    options = CrawlOptions(batch_size=4, show_progress=False)
+    options = CrawlOptions(batch_size=4)
     first = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), options)
     second = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), options)
     assert (first.new, second.new, second.skipped) == (6, 0, 6)
-    refreshed = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), CrawlOptions(refresh=True, show_progress=False))
+    refreshed = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), CrawlOptions(refresh=True))
     assert refreshed.unchanged == 6
     last = runs(catalog)[-1]
     assert (last.status, last.unchanged, last.params["refresh"]) == ("finished", 6, True)
@@ -98,15 +98,15 @@ def test_finished_crawl_starts_over_and_skips_known(catalog, tmp_path):
 
 def test_limit_then_continue(catalog, tmp_path):
     _dump(tmp_path / "dump.jsonl", 10)
-    first = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), CrawlOptions(limit=4, show_progress=False))
+    first = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), CrawlOptions(limit=4))
     assert first.new == 4 and first.limit_reached and "--limit 4" in runs(catalog)[-1].message
-    second = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), CrawlOptions(limit=4, show_progress=False))
+    second = run_crawl(catalog, LocalSource(tmp_path / "dump.jsonl"), CrawlOptions(limit=4))
     assert (second.new, second.skipped) == (4, 0)
 
 
 def test_summary_table_lists_failure_reasons(catalog, tmp_path):
     (tmp_path / "d.jsonl").write_text("{bad\n{bad again\n" + json.dumps({"x": 1}) + "\n")
-    summary = run_crawl(catalog, LocalSource(tmp_path / "d.jsonl"), CrawlOptions(show_progress=False))
+    summary = run_crawl(catalog, LocalSource(tmp_path / "d.jsonl"), CrawlOptions())
     assert summary.failed == 3 and summary.failure_reasons["malformed JSON"] == 2
     from rich.console import Console
 

@@ -85,7 +85,7 @@ def test_release_records_merge_with_dumps_of_the_same_id(catalog, tmp_path):
 
 def test_interrupted_zip_import_resumes_without_duplicates(catalog, tmp_path):
     archive = _zip_of(RELEASE, tmp_path / "all_codes.zip")
-    first = crawl(catalog, "local", SourceSettings(path=archive), CrawlOptions(limit=5, show_progress=False))
+    first = crawl(catalog, "local", SourceSettings(path=archive), CrawlOptions(limit=5))
     assert first.new == 5
     rest = crawl(catalog, "local", SourceSettings(path=archive))
     assert rest.new == len(SHADERTOY_IDS) + len(TWIGL_MODES) - 5 and rest.skipped == 0

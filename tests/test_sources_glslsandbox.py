@@ -101,5 +101,5 @@ def test_changed_html_is_reported(catalog):
 
 def test_limit(catalog):
     with FakeGallery(_pages([3, 3])) as gallery:
-        summary = crawl(catalog, "glslsandbox", SourceSettings(base_url=gallery.url), CrawlOptions(limit=4, show_progress=False))
+        summary = crawl(catalog, "glslsandbox", SourceSettings(base_url=gallery.url), CrawlOptions(limit=4))
     assert summary.new == 4 and len(programs(catalog)) == 4

@@ -66,7 +66,7 @@ def test_known_ids_are_not_fetched_again_unless_refresh(catalog, api):
     again = crawl(catalog, "shadertoy-public", settings(api))
     assert (again.new, again.skipped) == (0, 6)
     assert len(api.hits_for("/api/v1/shaders/")) == details_before  # only the listing was asked again
-    refreshed = crawl(catalog, "shadertoy-public", settings(api), CrawlOptions(refresh=True, show_progress=False))
+    refreshed = crawl(catalog, "shadertoy-public", settings(api), CrawlOptions(refresh=True))
     assert (refreshed.unchanged, refreshed.skipped) == (6, 0)
 
 
@@ -96,7 +96,7 @@ def test_empty_listing_has_no_results_key(catalog):
 
 def test_query_pages_and_limit(catalog, api):
     summary = crawl(catalog, "shadertoy-public", settings(api, query="shader id00", sort="name"),
-                    CrawlOptions(limit=3, show_progress=False))
+                    CrawlOptions(limit=3))
     assert summary.new == 3 and summary.limit_reached
     listing = api.hits_for("/api/v1/shaders/query/")[0].path
     assert "sort=name" in listing and "from=0" in listing

@@ -9,6 +9,7 @@ import typer
 
 from harvester.cli_common import DbOption, console, err_console, open_db
 from harvester.errors import HarvestError
+from harvester.progress import ProgressView
 
 
 def crawl(
@@ -58,7 +59,9 @@ def crawl(
     try:
         with PoliteClient(policy, secrets=[api_key]) as client:
             crawler = open_source(source, settings, client, catalog.folder / ".harvest-cache")
-            summary = run_crawl(catalog, crawler, CrawlOptions(limit=limit, refresh=refresh), console=err_console)
+            with ProgressView(f"crawl {source}", err_console, unit="items") as view:
+                summary = run_crawl(catalog, crawler, CrawlOptions(limit=limit, refresh=refresh),
+                                    on_progress=lambda p: view.update(p.done, p.total, p.counts))
         console.print(summary_table(summary))
     finally:
         catalog.close()

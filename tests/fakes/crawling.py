@@ -17,7 +17,7 @@ def crawl(catalog, name: str, settings: SourceSettings, options: CrawlOptions | 
           policy: HttpPolicy = FAST_POLICY) -> CrawlSummary:
     with PoliteClient(policy, secrets=[settings.api_key]) as client:
         source = open_source(name, settings, client, catalog.folder / ".harvest-cache")
-        return run_crawl(catalog, source, options or CrawlOptions(show_progress=False))
+        return run_crawl(catalog, source, options or CrawlOptions())
 
 
 def programs(catalog) -> list[Program]:
