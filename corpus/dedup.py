@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import imagehash
 import numpy as np
 from datasketch import MinHash, MinHashLSH
-from PIL import Image
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -37,6 +35,16 @@ from corpus.links import Links
 from corpus.models import DedupRun, Program, Validation
 from corpus.normalize import strip_comments
 from corpus.render_source import load_program_sources
+from corpus.signatures import (  # noqa: F401 - the signature's definition, re-exported where dedup is defined
+    FLAT_LUMA_STD,
+    IMAGE_FRAMES,
+    IMAGE_SEED_KEY,
+    IMAGE_SIZE,
+    ImageSignature,
+    SignatureStage,
+    image_signature,
+    stored_signatures,
+)
 from renderer.executor_spec import ExecutorSpec
 from renderer.jobs import Verdict
 
@@ -44,11 +52,8 @@ SHINGLE_SIZE = 5
 NUM_PERM = 128
 CODE_THRESHOLD = 0.8
 MIN_SHINGLES = 8
-IMAGE_FRAMES = 2
-IMAGE_SIZE = 64
 IMAGE_MAX_BITS = 6
 IMAGE_MAX_COLOUR = 0.1
-FLAT_LUMA_STD = 2.0 / 255.0
 # Part of every dedup fingerprint: change it when a definition above changes, and marks count as stale.
 METHOD = "dedup-v1"
 
@@ -110,33 +115,6 @@ def code_links(codes: dict[int, str], threshold: float = CODE_THRESHOLD) -> Link
 def code_pairs(codes: dict[int, str], threshold: float = CODE_THRESHOLD) -> list[tuple[int, int]]:
     """Every pair of program ids whose code is near-identical, sorted."""
     return code_links(codes, threshold).all_pairs()
-
-
-@dataclass(frozen=True)
-class ImageSignature:
-    """Perceptual hashes (64-bit ints) and mean colours (0-1) of a program's frames at the shared points."""
-
-    hashes: tuple[int, ...]
-    mean_colours: tuple[tuple[float, float, float], ...]
-
-
-def image_signature(frames: list[np.ndarray]) -> ImageSignature | None:
-    """None when no frame has a picture to compare (every frame nearly uniform in luma)."""
-    hashes: list[int] = []
-    colours: list[tuple[float, float, float]] = []
-    informative = False
-    for frame in frames:
-        rgb = np.asarray(frame)[:, :, :3]
-        scaled = rgb.astype(np.float32) / 255.0
-        luma = scaled @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        informative = informative or float(luma.std()) >= FLAT_LUMA_STD
-        bits = imagehash.phash(Image.fromarray(rgb.astype(np.uint8), "RGB")).hash.ravel()
-        hashes.append(int("".join("1" if b else "0" for b in bits), 2))
-        mean = scaled.reshape(-1, 3).mean(axis=0)
-        colours.append((float(mean[0]), float(mean[1]), float(mean[2])))
-    if not informative:
-        return None
-    return ImageSignature(tuple(hashes), tuple(colours))
 
 
 def image_links(signatures: dict[int, ImageSignature]) -> Links:
@@ -218,15 +196,12 @@ def resolve_clusters(
 
 # --- driver: `harvest dedup` ----------------------------------------------------------------------------------
 
-# The same points for every program: image hashes are only comparable at the same time and mouse.
-IMAGE_SEED_KEY = "harvest-dedup-v1"
-
-
 @dataclass
 class DedupSummary:
     programs: int = 0  # candidates: every program that is not an exact duplicate
     code_pairs: int = 0
     image_programs: int = 0  # `ok` programs whose frames were hashed
+    image_rendered: int = 0  # of which drawn by this run (the others were drawn when validated)
     image_pairs: int = 0
     near_duplicates: dict[str, int] = field(default_factory=dict)  # kind -> programs marked
     clusters: int = 0
@@ -271,6 +246,28 @@ def marks_are_current(catalog) -> bool:
         return last.fingerprint == inputs_fingerprint(session, last.images)
 
 
+def _draw_missing_signatures(catalog, executor: ExecutorSpec, progress: Callable[[int], None] | None,
+                             shader_cache_dir: Path | None) -> int:
+    """Draw the signatures validation did not store (older verdicts, or frames that did not fit its timeout)."""
+    from corpus.stage_runner import run_stage
+
+    stage = SignatureStage()
+    with catalog.session() as session:
+        missing = stage.select(session)
+    if not missing:
+        return 0
+
+    def advance(event) -> None:
+        if progress and event.kind == "result":
+            progress(1)
+
+    with executor.build(shader_cache_dir) as pool:
+        report = run_stage(catalog, pool, stage, on_event=advance, program_ids=missing)
+    if report.interrupted:
+        raise KeyboardInterrupt
+    return report.done
+
+
 def dedup_catalog(
     catalog,
     executor: ExecutorSpec = ExecutorSpec(),
@@ -281,8 +278,6 @@ def dedup_catalog(
     """Find near duplicates among the programs that are not exact duplicates and record them, replacing the
     previous run's marks in one transaction."""
     from corpus.export_format import joined_code
-    from corpus.scoring import render_frames
-    from renderer.frames import frame_specs
 
     summary = DedupSummary()
     with catalog.session() as session:
@@ -299,16 +294,10 @@ def dedup_catalog(
 
     links_image = Links.of([], [])
     if images:
-        ok_sources = {pid: sources[pid] for pid, c in candidates.items() if c.ok}
-        specs = frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE)
-        signatures: dict[int, ImageSignature] = {}
-        for result in render_frames(ok_sources, specs, IMAGE_SIZE, executor, shader_cache_dir=shader_cache_dir):
-            if result.verdict == Verdict.OK and result.frames:
-                signature = image_signature(result.frames)
-                if signature is not None:
-                    signatures[result.key] = signature
-            if progress:
-                progress(1)
+        summary.image_rendered = _draw_missing_signatures(catalog, executor, progress, shader_cache_dir)
+        with catalog.session() as session:
+            stored = stored_signatures(session, [pid for pid, c in candidates.items() if c.ok])
+        signatures = {pid: signature for pid, signature in stored.items() if signature is not None}
         summary.image_programs = len(signatures)
         links_image = image_links(signatures)
         summary.image_pairs = links_image.count()

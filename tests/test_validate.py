@@ -387,3 +387,29 @@ def test_ctrl_c_stops_cleanly_keeping_finished_results(tmp_path):
     _wait_for(lambda: not any(_alive(pid) for pid in workers), what="exit of the workers")
     assert _saved_verdicts(catalog) == 3
     catalog.close()
+
+
+def test_dedup_after_validation_compiles_nothing_and_marks_what_its_own_frames_would(catalog, pool):
+    from sqlmodel import delete
+
+    from corpus.dedup import dedup_catalog
+    from corpus.models import ImageSignatureRow, Program
+    from renderer.executor_spec import ExecutorSpec
+
+    for k in range(3):
+        _add(catalog, f"twin{k}", GOOD.format(k=1) + f"\n// twin {k}\nfloat unused{k}() {{ return {k}.0; }}\n")
+    _add(catalog, "other", "void mainImage(out vec4 c, in vec2 f) { c = vec4(fract(f.x / 7.0), 0.3, 0.9, 1.0); }")
+    validate(catalog, pool, ValidateOptions(timeout_s=20))
+    first = dedup_catalog(catalog, executor=ExecutorSpec(workers=1))
+    assert first.image_rendered == 0 and first.image_programs == 4
+
+    def marks() -> dict[str, tuple[int | None, str | None]]:
+        with catalog.session() as session:
+            return {p.source_id: (p.near_duplicate_of, p.near_duplicate_kind) for p in session.exec(select(Program))}
+
+    from_validation = marks()
+    with catalog.session() as session:
+        session.exec(delete(ImageSignatureRow))
+    second = dedup_catalog(catalog, executor=ExecutorSpec(workers=1))
+    assert second.image_rendered == 4 and second.image_pairs == first.image_pairs
+    assert marks() == from_validation

@@ -111,7 +111,8 @@ def _run_dedup(catalog, executor, images: bool = True) -> None:
     marked = sum(summary.near_duplicates.values())
     console.print(
         f"{plural(summary.programs, 'program')} compared: {plural(summary.code_pairs, 'code pair')}, "
-        f"{plural(summary.image_pairs, 'image pair')} ({plural(summary.image_programs, 'program')} hashed); "
+        f"{plural(summary.image_pairs, 'image pair')} ({plural(summary.image_programs, 'program')} hashed, "
+        f"{summary.image_rendered} drawn now, the rest when validated); "
         f"{plural(marked, 'near duplicate')} in {plural(summary.clusters, 'cluster')} "
         f"(code: {summary.near_duplicates.get('code', 0)}, image: {summary.near_duplicates.get('image', 0)})"
     )
