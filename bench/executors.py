@@ -77,7 +77,7 @@ def single_pass_without_inputs(limit: int) -> list[dict]:
 def build_catalog(folder: Path, records: list[dict]):
     from corpus.db import open_catalog
     from corpus.ingest import ingest_program
-    from harvester.records import FetchedPass, FetchedProgram
+    from corpus.records import FetchedPass, FetchedProgram
 
     catalog = open_catalog(folder / "harvest.db")
     with catalog.session() as session:
@@ -115,7 +115,7 @@ def load() -> str:
 
 def timed_run(kind: str, folder: Path, records: list[dict], args: argparse.Namespace) -> Timing:
     from corpus.validation import ValidateOptions, validate
-    from renderer.executors import make_executor
+    from renderer.executor_spec import make_executor
 
     folder.mkdir()
     catalog = build_catalog(folder, records)

@@ -59,8 +59,8 @@ def _generated_catalog(db: Path, programs: int) -> None:
     from corpus.db import open_catalog
     from corpus.ingest import ingest_program
     from corpus.models import Score, Validation
+    from corpus.records import FetchedPass, FetchedProgram
     from corpus.scoring import METHOD
-    from harvester.records import FetchedPass, FetchedProgram
 
     catalog = open_catalog(db)
     with catalog.session() as session:

@@ -53,7 +53,7 @@ def single_pass_without_inputs(limit: int | None) -> list[dict]:
 def build_catalog(folder: Path, records: list[dict]):
     from corpus.db import open_catalog
     from corpus.ingest import ingest_program
-    from harvester.records import FetchedPass, FetchedProgram
+    from corpus.records import FetchedPass, FetchedProgram
 
     catalog = open_catalog(folder / "harvest.db")
     with catalog.session() as session:
@@ -68,7 +68,7 @@ def build_catalog(folder: Path, records: list[dict]):
 
 def timed_validate(catalog, executor_kind: str, workers: int, options) -> tuple[float, object]:
     from corpus.validation import shader_cache_dir, validate
-    from renderer.executors import make_executor
+    from renderer.executor_spec import make_executor
 
     started = time.perf_counter()
     with make_executor(executor_kind, workers=workers, shader_cache_dir=shader_cache_dir(catalog)) as pool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from corpus.export_format import SampleMetadata
+from corpus.licenses import KNOWN_LICENSES
 from corpus.wording import counted
-from harvester.licenses import KNOWN_LICENSES
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 _LINKABLE = re.compile(r"^https?://[^\s<>()]+$")

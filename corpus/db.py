@@ -85,7 +85,7 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def _harvest_version() -> str:
+def harvest_version() -> str:
     try:
         return version("harvest")
     except PackageNotFoundError:
@@ -108,7 +108,7 @@ def _refuse_unknown_revision(engine: Engine, revision: str) -> None:
     made_by = f"harvest {_stamp_text(stamp)}" if stamp else "a newer harvest"
     raise CatalogTooNew(
         f"this catalog was made by {made_by} (schema revision {revision}); this harvest "
-        f"({_harvest_version()}) only knows revisions up to {head_revision()}: upgrade harvest to open it"
+        f"({harvest_version()}) only knows revisions up to {head_revision()}: upgrade harvest to open it"
     )
 
 
@@ -124,7 +124,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         with engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
-            conn.exec_driver_sql(f"PRAGMA user_version={_version_stamp(_harvest_version())}")
+            conn.exec_driver_sql(f"PRAGMA user_version={_version_stamp(harvest_version())}")
     return before, head
 
 

@@ -1,7 +1,11 @@
 """Errors the catalog layer raises for a user to read: the CLI prints each as one `error:` line."""
 
 
-class CatalogError(Exception):
+class CorpusError(Exception):
+    """A corpus step (export, gallery, reading an export) cannot do what was asked."""
+
+
+class CatalogError(CorpusError):
     """The catalog cannot be used as asked (missing folder, not SQLite, damaged, too new, busy)."""
 
 

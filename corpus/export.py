@@ -24,6 +24,7 @@ from sqlmodel import select
 from corpus.attribution import attribution_markdown
 from corpus.dedup import METHOD as DEDUP_METHOD
 from corpus.dedup import marks_are_current
+from corpus.errors import CorpusError
 from corpus.export_format import (
     ATTRIBUTION_NAME,
     DEFAULT_OUT_NAME,
@@ -34,14 +35,20 @@ from corpus.export_format import (
     SampleMetadata,
     program_key,
 )
-from corpus.export_shards import ExportItem, ImageRenderer, Progress, program_batches, write_loose, write_shard
+from corpus.export_shards import (
+    ExportItem,
+    ImageRenderer,
+    Progress,
+    program_batches,
+    write_loose,
+    write_shard,
+)
 from corpus.export_staging import install, make_staging, recover
+from corpus.licenses import KNOWN_LICENSES, UNKNOWN, is_commercial_safe
 from corpus.models import Program, Score, Validation
 from corpus.public_identity import import_roots, public_identity
 from corpus.render_source import load_program_sources
 from corpus.wording import counted
-from harvester.errors import HarvestError
-from harvester.licenses import KNOWN_LICENSES, UNKNOWN, is_commercial_safe
 from renderer.executor_spec import ExecutorSpec
 from renderer.jobs import ProgramSource, Verdict
 
@@ -105,19 +112,19 @@ class _Row:
 
 def _check_options(options: ExportOptions) -> None:
     if options.format not in FORMATS:
-        raise HarvestError(f"unknown export format {options.format!r}; choose one of: {', '.join(FORMATS)}")
+        raise CorpusError(f"unknown export format {options.format!r}; choose one of: {', '.join(FORMATS)}")
     if options.licenses is not None and options.commercial_safe:
-        raise HarvestError("use either --license or --commercial-safe, not both")
+        raise CorpusError("use either --license or --commercial-safe, not both")
     if options.min_diversity is not None and not 0.0 <= options.min_diversity <= 1.0:
-        raise HarvestError(f"--min-diversity must be between 0 and 1, got {options.min_diversity}")
+        raise CorpusError(f"--min-diversity must be between 0 and 1, got {options.min_diversity}")
     if options.shard_size < 1:
-        raise HarvestError(f"--shard-size must be at least 1, got {options.shard_size}")
+        raise CorpusError(f"--shard-size must be at least 1, got {options.shard_size}")
     if options.images_per_program < 0 or options.images_per_program > 64:
-        raise HarvestError(f"--images-per-program must be between 0 and 64, got {options.images_per_program}")
+        raise CorpusError(f"--images-per-program must be between 0 and 64, got {options.images_per_program}")
     if not 8 <= options.image_size <= 2048:
-        raise HarvestError(f"--size must be between 8 and 2048 pixels, got {options.image_size}")
+        raise CorpusError(f"--size must be between 8 and 2048 pixels, got {options.image_size}")
     if options.limit is not None and options.limit < 1:
-        raise HarvestError(f"--limit must be at least 1, got {options.limit}")
+        raise CorpusError(f"--limit must be at least 1, got {options.limit}")
 
 
 def resolve_licenses(requested: tuple[str, ...], catalog_ids: set[str]) -> tuple[str, ...]:
@@ -130,7 +137,7 @@ def resolve_licenses(requested: tuple[str, ...], catalog_ids: set[str]) -> tuple
         (resolved.append(canonical) if canonical else unknown.append(item.strip()))
     if unknown:
         listing = ", ".join(sorted(set(known.values())))
-        raise HarvestError(f"unknown licence id {', '.join(map(repr, unknown))}; known ids: {listing}")
+        raise CorpusError(f"unknown licence id {', '.join(map(repr, unknown))}; known ids: {listing}")
     return tuple(dict.fromkeys(resolved))
 
 
@@ -141,11 +148,11 @@ def resolve_out(options: ExportOptions, catalog_folder: Path) -> Path:
     if out.parent.is_dir():
         recover(out)
     if out.exists() and not out.is_dir():
-        raise HarvestError(f"{out} exists and is not a folder")
+        raise CorpusError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not options.overwrite:
-        raise HarvestError(f"{out} exists and is not empty; pass --overwrite to replace it")
+        raise CorpusError(f"{out} exists and is not empty; pass --overwrite to replace it")
     if not out.parent.is_dir():
-        raise HarvestError(f"folder {out.parent} for the export does not exist")
+        raise CorpusError(f"folder {out.parent} for the export does not exist")
     return out
 
 
@@ -310,12 +317,12 @@ def _write_text(path: Path, text: str) -> None:
 
 def _export_info(catalog, options: ExportOptions, summary: ExportSummary, licenses: tuple[str, ...] | None) -> str:
     """export.json: how the export was made. Folders appear by name only: the export may be published."""
+    from corpus.db import harvest_version
     from corpus.scoring import METHOD as SCORE_METHOD
-    from harvester import __version__
 
     parameters = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k != "shader_cache_dir"}
     info = {
-        "harvest_version": __version__,
+        "harvest_version": harvest_version(),
         "format_version": FORMAT_VERSION,
         "scoring_method": SCORE_METHOD,
         "dedup_method": DEDUP_METHOD,
@@ -337,7 +344,7 @@ def _summary(out: Path, steps: list[FilterStep], written: _Written) -> ExportSum
     if written.render_failed:
         steps.append(FilterStep("render failed during export", written.render_failed, len(written.samples)))
     if not written.samples:
-        raise HarvestError("every selected program failed to render its images; nothing was written")
+        raise CorpusError("every selected program failed to render its images; nothing was written")
     ids = sorted(sample.id for sample in written.samples)
     return ExportSummary(out=out, exported=len(ids), shards=written.shards, steps=steps, images=written.images,
                          selected_ids_sha256=hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest())
@@ -370,7 +377,7 @@ def _selection(catalog, options: ExportOptions, licenses: tuple[str, ...] | None
             rows = [r for r in _load_rows(session) if r.program.id in wanted]
     rows = finish_selection(rows, steps, options)
     if not rows:
-        raise HarvestError(
+        raise CorpusError(
             "no program matches the selection (" + ", ".join(f"{s.name}: -{s.removed}" for s in steps[1:] if s.removed)
             + "); nothing was written"
         )
@@ -389,7 +396,7 @@ def export_catalog(
     Near-duplicate marks come from the last `harvest dedup`; when the catalog has changed since (or dedup never
     ran), `refresh_dedup` is called first to run it again, unless duplicates are kept anyway.
 
-    `progress(stage, done, total)` is told about rendering and writing. Raises HarvestError for every user mistake
+    `progress(stage, done, total)` is told about rendering and writing. Raises CorpusError for every user mistake
     before anything is written, and for an empty selection (nothing is written then)."""
     _check_options(options)
     out = resolve_out(options, catalog.folder)

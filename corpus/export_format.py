@@ -21,10 +21,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from corpus.errors import CorpusError
 from corpus.models import Program, Score, Validation
 from corpus.public_identity import import_roots, public_identity
 from corpus.render_source import load_program_sources
-from harvester.errors import HarvestError
 from renderer.jobs import ProgramSource, Verdict
 
 FORMAT_VERSION = 1
@@ -145,9 +145,9 @@ class SampleMetadata:
 def _read_manifest(folder: Path) -> list[dict]:
     path = folder / MANIFEST_NAME
     if not folder.is_dir():
-        raise HarvestError(f"export folder {folder} does not exist")
+        raise CorpusError(f"export folder {folder} does not exist")
     if not path.is_file():
-        raise HarvestError(f"{folder} is not an export: {MANIFEST_NAME} is missing")
+        raise CorpusError(f"{folder} is not an export: {MANIFEST_NAME} is missing")
     lines: list[dict] = []
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -156,12 +156,12 @@ def _read_manifest(folder: Path) -> list[dict]:
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise HarvestError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                raise CorpusError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
             if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or "id" not in entry:
-                raise HarvestError(f"{path}:{number}: a manifest line needs at least `key` and `id`")
+                raise CorpusError(f"{path}:{number}: a manifest line needs at least `key` and `id`")
             lines.append(entry)
     if not lines:
-        raise HarvestError(f"export {folder} is empty: {MANIFEST_NAME} lists no programs")
+        raise CorpusError(f"export {folder} is empty: {MANIFEST_NAME} lists no programs")
     return lines
 
 
@@ -175,7 +175,7 @@ class ExportListing:
 
 
 def read_listing(folder: Path) -> ExportListing:
-    """The keys in an export's manifest; raises HarvestError for a missing or unreadable export."""
+    """The keys in an export's manifest; raises CorpusError for a missing or unreadable export."""
     folder = Path(folder)
     keys = frozenset(entry["key"] for entry in _read_manifest(folder))
     catalog_name = None
@@ -201,13 +201,13 @@ def _read_shard_code(shard: Path) -> dict[str, str]:
                 if handle is not None:
                     codes[key] = handle.read().decode("utf-8")
     except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
-        raise HarvestError(f"export shard {shard} is unreadable: {exc}") from None
+        raise CorpusError(f"export shard {shard} is unreadable: {exc}") from None
     return codes
 
 
 def read_export(folder: Path) -> list[ExportedProgram]:
     """Every program of the export in `folder`, in manifest order; the code comes from the shards (or the manifest
-    for `--format jsonl`). Raises HarvestError for a missing, empty or corrupt export."""
+    for `--format jsonl`). Raises CorpusError for a missing, empty or corrupt export."""
     folder = Path(folder)
     entries = _read_manifest(folder)
     shard_codes: dict[str, dict[str, str]] = {}
@@ -216,20 +216,20 @@ def read_export(folder: Path) -> list[ExportedProgram]:
         try:
             metadata = SampleMetadata.from_json(entry)
         except TypeError as exc:
-            raise HarvestError(f"{folder / MANIFEST_NAME}: entry {entry.get('key')!r} is incomplete ({exc})") from None
+            raise CorpusError(f"{folder / MANIFEST_NAME}: entry {entry.get('key')!r} is incomplete ({exc})") from None
         code = entry.get("code")
         if not isinstance(code, str):
             shard = entry.get("shard")
             if not isinstance(shard, str) or "/" in shard or "\\" in shard or shard.startswith("."):
-                raise HarvestError(f"{folder / MANIFEST_NAME}: entry {metadata.key!r} names no valid shard")
+                raise CorpusError(f"{folder / MANIFEST_NAME}: entry {metadata.key!r} names no valid shard")
             if shard not in shard_codes:
                 path = folder / SHARDS_DIR / shard
                 if not path.is_file():
-                    raise HarvestError(f"export {folder} is incomplete: shard {shard} is missing")
+                    raise CorpusError(f"export {folder} is incomplete: shard {shard} is missing")
                 shard_codes[shard] = _read_shard_code(path)
             code = shard_codes[shard].get(metadata.key)
             if code is None:
-                raise HarvestError(f"export {folder} is corrupt: {metadata.key}.frag is not in shard {shard}")
+                raise CorpusError(f"export {folder} is corrupt: {metadata.key}.frag is not in shard {shard}")
         programs.append(metadata.exported_program(code))
     return programs
 

@@ -20,11 +20,17 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from corpus.export_format import DEFAULT_OUT_NAME, MANIFEST_NAME, ExportListing, program_key, read_listing
+from corpus.errors import CorpusError
+from corpus.export_format import (
+    DEFAULT_OUT_NAME,
+    MANIFEST_NAME,
+    ExportListing,
+    program_key,
+    read_listing,
+)
 from corpus.models import Program, Score, Validation
 from corpus.stats import PENDING
 from corpus.wording import counted
-from harvester.errors import HarvestError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Good programs first, then the ways a program can fail.
@@ -188,12 +194,12 @@ def find_export(catalog, export: Path | None = None) -> ExportListing | None:
             return None
         try:
             listing = read_listing(default)
-        except HarvestError:
+        except CorpusError:
             return None  # not an export after all; nothing to mark
         return listing if listing.catalog_name in (None, catalog.path.name) else None
     listing = read_listing(export)
     if listing.catalog_name not in (None, catalog.path.name):
-        raise HarvestError(f"{export} is an export of catalog {listing.catalog_name}, not of {catalog.path.name}")
+        raise CorpusError(f"{export} is an export of catalog {listing.catalog_name}, not of {catalog.path.name}")
     return listing
 
 
@@ -204,17 +210,17 @@ def write_gallery(
     `find_export`); returns how many programs it shows."""
     out = Path(out)
     if limit is not None and limit < 1:
-        raise HarvestError(f"--limit must be at least 1, got {limit}")
+        raise CorpusError(f"--limit must be at least 1, got {limit}")
     if out.is_dir():
-        raise HarvestError(f"{out} is a folder; --out names the HTML file to write")
+        raise CorpusError(f"{out} is a folder; --out names the HTML file to write")
     if not out.resolve().parent.is_dir():
-        raise HarvestError(f"folder {out.resolve().parent} for the gallery does not exist")
+        raise CorpusError(f"folder {out.resolve().parent} for the gallery does not exist")
     listing = find_export(catalog, export)
     with catalog.session() as session:
         groups = load_entries(session, verdict, limit, listing.keys if listing else frozenset())
     if not groups:
         what = f"with verdict {verdict!r}" if verdict else "in the catalog"
-        raise HarvestError(f"no programs {what}; nothing was written")
+        raise CorpusError(f"no programs {what}; nothing was written")
     page = render_gallery(groups, catalog.path.name, listing)
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent)
     try:

@@ -23,8 +23,8 @@ from corpus.models import (
     utcnow,
 )
 from corpus.normalize import code_hash, sniff_dialect
-from harvester.records import FetchedProgram, FetchFailure
-from harvester.redaction import redact, redact_value
+from corpus.records import FetchedProgram, FetchFailure
+from corpus.redaction import redact, redact_value
 
 SQLITE_INT_MAX = 2**63 - 1
 # What one record can make the catalog raise: bad values, not a broken or locked database (OperationalError),
@@ -174,7 +174,7 @@ def known_source_ids(session: Session, source: str) -> set[str]:
 
 
 def start_run(session: Session, source: str, scope: str, params: dict) -> CrawlRun:
-    """A new running CrawlRun; `scope` must already be public (see harvester.redaction), params are redacted."""
+    """A new running CrawlRun; `scope` must already be public (see corpus.redaction), params are redacted."""
     # The catalog has one writer, so an earlier run of this scope still marked running was killed
     # before it could record how it ended (kill -9, power loss); its committed work stays.
     for stale in session.exec(

@@ -8,6 +8,8 @@ import sys
 import typer
 from rich.markup import escape
 
+from corpus.errors import CorpusError
+from corpus.redaction import redact
 from harvester import __version__
 from harvester.cli_common import err_console
 from harvester.commands import catalog as catalog_commands
@@ -16,8 +18,8 @@ from harvester.commands import curate as curate_commands
 from harvester.commands import quickstart as quickstart_commands
 from harvester.commands import render as render_commands
 from harvester.commands import train as train_commands
-from corpus.errors import CatalogError
 from harvester.errors import HarvestError
+
 
 def _no_value_placeholder_for_flags() -> None:
     """typer 0.29 shows `--resume <bool>` for a flag, which takes no value: show nothing there."""
@@ -59,13 +61,24 @@ for module in (crawl_commands, catalog_commands, render_commands, curate_command
     module.register(app)
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Each layer's own error for a user mistake: all end the command with one line."""
+    from pretrain.errors import PretrainError
+    from renderer.errors import RenderError
+
+    return HarvestError, CorpusError, RenderError, PretrainError
+
+
+USER_ERRORS = _user_errors()
+
+
 def main() -> None:
     # A harvest started from a background shell inherits SIGINT ignored, and Ctrl-C would not stop it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app(standalone_mode=True)
-    except (HarvestError, CatalogError) as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    except USER_ERRORS as exc:
+        err_console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

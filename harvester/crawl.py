@@ -30,9 +30,9 @@ from corpus.ingest import (
     start_run,
 )
 from corpus.models import CrawlRun
+from corpus.records import FetchedProgram, FetchFailure
+from corpus.redaction import redact, redact_exception
 from harvester.errors import HarvestError
-from harvester.records import FetchedProgram, FetchFailure
-from harvester.redaction import redact, redact_exception
 from harvester.sources.base import AlreadyKnown, Source, SourceItem
 
 log = logging.getLogger("harvester.crawl")

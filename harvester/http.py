@@ -4,7 +4,7 @@ Per-host rate limit, bounded concurrency, timeouts (including a total deadline, 
 bytes cannot hang a crawl), retries with exponential backoff and jitter on timeouts, 429 and 5xx
 honouring Retry-After, a response size cap enforced while streaming, harvest's User-Agent, no redirect
 to another host unless allowed (and then logged), and secrets (API keys) redacted from every log
-line, error message and URL this module hands out (see harvester.redaction).
+line, error message and URL this module hands out (see corpus.redaction).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
+from corpus.redaction import redact, register_secret
 from harvester import USER_AGENT
-from harvester.redaction import redact, register_secret
 
 log = logging.getLogger("harvester.http")
 

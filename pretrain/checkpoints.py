@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from harvester.errors import HarvestError
+from pretrain.errors import PretrainError
 from pretrain.models import ARCHS, BackboneSpec, ResNet, build_backbone
 
 CHECKPOINT_FORMAT = "harvest-pretrain/1"
@@ -40,13 +40,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "checkpoint.pt"
     if not path.is_file():
-        raise HarvestError(f"checkpoint {path} does not exist")
+        raise PretrainError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a truncated or foreign file
-        raise HarvestError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from None
+        raise PretrainError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise HarvestError(f"{path} is not a harvest pretraining checkpoint")
+        raise PretrainError(f"{path} is not a harvest pretraining checkpoint")
     return payload
 
 
@@ -60,9 +60,9 @@ def backbone_from_checkpoint(path: Path, arch: str | None = None) -> tuple[ResNe
     payload = load_checkpoint(path)
     spec = backbone_spec(payload)
     if arch is not None and arch != spec.arch:
-        raise HarvestError(f"checkpoint {path} holds a {spec.arch} backbone, not {arch}")
+        raise PretrainError(f"checkpoint {path} holds a {spec.arch} backbone, not {arch}")
     if spec.arch not in ARCHS:
-        raise HarvestError(f"checkpoint {path} names an unknown architecture {spec.arch!r}")
+        raise PretrainError(f"checkpoint {path} names an unknown architecture {spec.arch!r}")
     model = build_backbone(spec)
     state = {
         key[len(BACKBONE_PREFIX):]: value
@@ -72,5 +72,5 @@ def backbone_from_checkpoint(path: Path, arch: str | None = None) -> tuple[ResNe
     try:
         model.load_state_dict(state)
     except RuntimeError:
-        raise HarvestError(f"checkpoint {path} does not fit a {spec.arch} of width {spec.width}") from None
+        raise PretrainError(f"checkpoint {path} does not fit a {spec.arch} of width {spec.width}") from None
     return model.eval(), payload

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harvester.errors import HarvestError
 from pretrain.augment import normalize
+from pretrain.errors import PretrainError
 from pretrain.models import ResNet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -77,17 +77,17 @@ class ProbeReport:
 
 def _labels(values: np.ndarray, name: str, path: Path) -> np.ndarray:
     if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
-        raise HarvestError(f"{path}: {name} must be a 1-D array of integer class ids")
+        raise PretrainError(f"{path}: {name} must be a 1-D array of integer class ids")
     if values.size and values.min() < 0:
-        raise HarvestError(f"{path}: {name} has negative class ids")
+        raise PretrainError(f"{path}: {name} has negative class ids")
     return values.astype(np.int64)
 
 
 def _images(values: np.ndarray, name: str, path: Path) -> np.ndarray:
     if values.ndim != 4 or values.shape[-1] != 3:
-        raise HarvestError(f"{path}: {name} must be images shaped (N, H, W, 3), got {tuple(values.shape)}")
+        raise PretrainError(f"{path}: {name} must be images shaped (N, H, W, 3), got {tuple(values.shape)}")
     if values.dtype != np.uint8:
-        raise HarvestError(f"{path}: {name} must be uint8 pixels, got {values.dtype}")
+        raise PretrainError(f"{path}: {name} must be uint8 pixels, got {values.dtype}")
     return values
 
 
@@ -95,20 +95,20 @@ def _load_npz(path: Path) -> ProbeData:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise HarvestError(f"{path} is not a readable .npz ({exc})") from None
+        raise PretrainError(f"{path} is not a readable .npz ({exc})") from None
     with archive:
         missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in archive.files]
         if missing:
-            raise HarvestError(f"{path} lacks {', '.join(missing)} (needs x_train, y_train, x_test, y_test)")
+            raise PretrainError(f"{path} lacks {', '.join(missing)} (needs x_train, y_train, x_test, y_test)")
         x_train = _images(archive["x_train"], "x_train", path)
         x_test = _images(archive["x_test"], "x_test", path)
         y_train = _labels(archive["y_train"], "y_train", path)
         y_test = _labels(archive["y_test"], "y_test", path)
         names = tuple(str(n) for n in archive["class_names"]) if "class_names" in archive.files else ()
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise HarvestError(f"{path}: {len(x_train)}/{len(x_test)} images but {len(y_train)}/{len(y_test)} labels")
+        raise PretrainError(f"{path}: {len(x_train)}/{len(x_test)} images but {len(y_train)}/{len(y_test)} labels")
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise HarvestError(f"{path}: train images are {x_train.shape[1:3]} but test images are {x_test.shape[1:3]}")
+        raise PretrainError(f"{path}: train images are {x_train.shape[1:3]} but test images are {x_test.shape[1:3]}")
     count = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     if not names or len(names) < count:
         names = tuple(str(i) for i in range(count))
@@ -130,7 +130,7 @@ def _read_split(folder: Path, classes: list[str], size: int) -> tuple[np.ndarray
                 with Image.open(file) as image:
                     rgb = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
             except (UnidentifiedImageError, OSError) as exc:
-                raise HarvestError(f"{file} is not a readable image ({exc})") from None
+                raise PretrainError(f"{file} is not a readable image ({exc})") from None
             images.append(np.asarray(rgb, dtype=np.uint8))
             labels.append(label)
     if not images:
@@ -141,11 +141,11 @@ def _read_split(folder: Path, classes: list[str], size: int) -> tuple[np.ndarray
 def _load_folder(path: Path, size: int) -> ProbeData:
     train_dir, test_dir = path / "train", path / "test"
     if not train_dir.is_dir() or not test_dir.is_dir():
-        raise HarvestError(f"{path} needs train/CLASS/ and test/CLASS/ subfolders")
+        raise PretrainError(f"{path} needs train/CLASS/ and test/CLASS/ subfolders")
     classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
     unknown = sorted(d.name for d in test_dir.iterdir() if d.is_dir() and d.name not in classes)
     if unknown:
-        raise HarvestError(f"{path}: test classes {', '.join(unknown[:5])} have no train folder")
+        raise PretrainError(f"{path}: test classes {', '.join(unknown[:5])} have no train folder")
     x_train, y_train = _read_split(train_dir, classes, size)
     x_test, y_test = _read_split(test_dir, classes, size)
     return ProbeData(x_train, y_train, x_test, y_test, tuple(classes))
@@ -159,11 +159,11 @@ def load_probe_data(path: Path, size: int) -> ProbeData:
     elif path.is_file():
         data = _load_npz(path)
     else:
-        raise HarvestError(f"probe data {path} does not exist")
+        raise PretrainError(f"probe data {path} does not exist")
     if len(data.x_train) == 0 or len(data.x_test) == 0:
-        raise HarvestError(f"probe data {path} has an empty train or test split")
+        raise PretrainError(f"probe data {path} has an empty train or test split")
     if len(np.unique(data.y_train)) < 2:
-        raise HarvestError(f"probe data {path} has fewer than two classes in its train split")
+        raise PretrainError(f"probe data {path} has fewer than two classes in its train split")
     return data
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.export_format import ExportedProgram, programs_from_catalog, read_export
-from harvester.errors import HarvestError
+from pretrain.errors import PretrainError
 
 DEFAULT_EXPORT = Path("export")
 
@@ -27,7 +27,7 @@ def load_programs(
 
         path = Path(db) if db is not None else default_db_path()
         if not path.is_file():
-            raise HarvestError(f"no export at ./{DEFAULT_EXPORT} and no catalog at {path}: pass --data or --db")
+            raise PretrainError(f"no export at ./{DEFAULT_EXPORT} and no catalog at {path}: pass --data or --db")
         catalog = open_catalog(path)
         try:
             programs = programs_from_catalog(catalog, min_diversity=min_diversity)
@@ -36,7 +36,7 @@ def load_programs(
         origin = f"catalog {path}"
     drawable = [p for p in programs if p.source.image.strip() and p.source.buffer_passes == 0]
     if not drawable:
-        raise HarvestError(f"{origin} has no programs to render (validate and export some first)")
+        raise PretrainError(f"{origin} has no programs to render (validate and export some first)")
     return drawable, origin
 
 
@@ -45,6 +45,6 @@ def choose_programs(programs: list[ExportedProgram], count: int | None, seed: in
     if count is None or count >= len(programs):
         return list(programs)
     if count < 1:
-        raise HarvestError("--num-programs must be at least 1")
+        raise PretrainError("--num-programs must be at least 1")
     picked = np.random.default_rng([seed, 7]).choice(len(programs), size=count, replace=False)
     return [programs[i] for i in sorted(picked.tolist())]

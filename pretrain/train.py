@@ -23,7 +23,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from corpus.export_format import ExportedProgram
-from harvester.errors import HarvestError
 from pretrain import augment as aug
 from pretrain.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_atomic
 from pretrain.data import (
@@ -35,6 +34,7 @@ from pretrain.data import (
     live_loader,
 )
 from pretrain.distributed import DistEnv, StopVote, barrier, broadcast_value
+from pretrain.errors import PretrainError
 from pretrain.models import ARCHS, BackboneSpec, build_backbone
 from pretrain.objectives import MocoConfig, MocoObjective, SupervisedObjective
 from pretrain.stopping import StopRequest, children_shielded
@@ -73,20 +73,20 @@ class PretrainConfig:
 
     def validate(self) -> None:
         if self.method not in METHODS:
-            raise HarvestError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
+            raise PretrainError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
         if self.arch not in ARCHS:
-            raise HarvestError(f"unknown architecture {self.arch!r} (choose from {', '.join(ARCHS)})")
+            raise PretrainError(f"unknown architecture {self.arch!r} (choose from {', '.join(ARCHS)})")
         for name in ("width", "size", "batch_size", "steps", "mixup", "pool_size", "swap_every", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise HarvestError(f"--{name.replace('_', '-')} must be at least 1")
+                raise PretrainError(f"--{name.replace('_', '-')} must be at least 1")
         if self.width < 8:
-            raise HarvestError("--width must be at least 8")
+            raise PretrainError("--width must be at least 8")
         if self.size < 16:
-            raise HarvestError("--size must be at least 16 pixels")
+            raise PretrainError("--size must be at least 16 pixels")
         if self.method == "moco" and self.batch_size < 2:
-            raise HarvestError("moco needs a batch of at least 2 images")
+            raise PretrainError("moco needs a batch of at least 2 images")
         if self.workers < 0:
-            raise HarvestError("--workers cannot be negative")
+            raise PretrainError("--workers cannot be negative")
 
     @classmethod
     def from_json(cls, data: dict) -> PretrainConfig:
@@ -234,7 +234,7 @@ class _RunFiles:
 def read_run_config(run_dir: Path) -> PretrainConfig:
     path = run_dir / CONFIG_NAME
     if not path.is_file():
-        raise HarvestError(f"{run_dir} is not a pretraining run folder ({CONFIG_NAME} is missing)")
+        raise PretrainError(f"{run_dir} is not a pretraining run folder ({CONFIG_NAME} is missing)")
     return PretrainConfig.from_json(json.loads(path.read_text(encoding="utf-8"))["config"])
 
 
@@ -244,7 +244,7 @@ def next_batch(batches: Iterator[LiveBatch]) -> LiveBatch:
     except RuntimeError as exc:
         if "timed out" not in str(exc):
             raise
-        raise HarvestError(
+        raise PretrainError(
             "the render workers sent no batch for 300 s: a program is taking minutes a frame (llvmpipe caps "
             "loops, not time); choose other programs (--num-programs, --seed) or a higher --min-diversity export"
         ) from None
@@ -270,7 +270,7 @@ class _Trainer:
         """Load the run's checkpoint; the step it was taken at."""
         payload = load_checkpoint(self.files.checkpoint)
         if payload.get("program_keys") != self.keys:
-            raise HarvestError(f"the programs differ from those {self.files.run_dir} was trained on: "
+            raise PretrainError(f"the programs differ from those {self.files.run_dir} was trained on: "
                                "resume with the same data")
         self.objective.load_state_dict(payload["objective"])
         self.optimizer.load_state_dict(payload["optimizer"])
@@ -358,7 +358,7 @@ def _check_run_folder(files: _RunFiles, resume: bool, env: DistEnv) -> None:
                        "or choose another --out)")
     problem = broadcast_value(env, problem)
     if problem:
-        raise HarvestError(problem)
+        raise PretrainError(problem)
 
 
 def _live_batches(config: PretrainConfig, programs: list[ExportedProgram], env: DistEnv, start_step: int,
@@ -424,7 +424,7 @@ def run_pretraining(
             if step % config.log_every == 0 or step == end_step:
                 last_loss = float(loss.item())  # only here: reading the loss waits for the GPU
                 if not math.isfinite(last_loss):
-                    raise HarvestError(f"the loss diverged at step {step}: lower --lr")
+                    raise PretrainError(f"the loss diverged at step {step}: lower --lr")
                 metrics = window.close(step, last_loss, float(accuracy.item()), lr)
                 rate = metrics.images_per_s
                 files.log(metrics)

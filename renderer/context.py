@@ -6,7 +6,7 @@ import os
 
 import moderngl
 
-from harvester.errors import HarvestError
+from renderer.errors import RenderError
 
 # Shadertoy's renderer is WebGL2; desktop GL 3.3 core covers everything our wrappers emit.
 REQUIRED_GL_VERSION = 330
@@ -29,4 +29,4 @@ def create_context(device_index: int | None = None) -> moderngl.Context:
     try:
         return moderngl.create_standalone_context(**options)
     except Exception as exc:  # moderngl/glcontext raise plain Exceptions for a missing EGL
-        raise HarvestError(f"cannot create a headless GL context (EGL): {exc}") from exc
+        raise RenderError(f"cannot create a headless GL context (EGL): {exc}") from exc

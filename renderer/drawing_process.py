@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harvester.errors import HarvestError
+from renderer.errors import RenderError
 from renderer.jobs import FrameSpec, ProgramSource
 
 START_TIMEOUT_S = 60.0
@@ -125,15 +125,15 @@ class DrawingProcess:
         self._compiled.clear()
         if not self._conn.poll(START_TIMEOUT_S):
             self._kill()
-            raise HarvestError(f"the drawing process did not start within {START_TIMEOUT_S:.0f} s")
+            raise RenderError(f"the drawing process did not start within {START_TIMEOUT_S:.0f} s")
         try:
             kind, payload = self._conn.recv()
         except (EOFError, OSError):
             self._kill()
-            raise HarvestError("the drawing process exited while starting") from None
+            raise RenderError("the drawing process exited while starting") from None
         if kind != "ready":
             self._kill()
-            raise HarvestError(str(payload))
+            raise RenderError(str(payload))
         return self._conn
 
     def _send(self, message: tuple) -> None:
@@ -187,7 +187,7 @@ def _serve(conn: Connection) -> None:
     die_with_parent()
     try:
         ctx = create_context()
-    except HarvestError as exc:
+    except RenderError as exc:
         conn.send(("failed", str(exc)))
         return
     conn.send(("ready", os.getpid()))

@@ -6,10 +6,12 @@ cluster draws its programs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderer.executors import Executor, make_executor
+from renderer.errors import RenderError
+from renderer.executors import Executor, LocalExecutor, default_workers
 
 EXECUTOR_KINDS: tuple[str, ...] = ("local", "ray")
 
@@ -35,3 +37,34 @@ class ExecutorSpec:
                 num_gpus_per_actor=self.ray_gpus_per_actor,
             )
         return make_executor(self.kind, workers=self.workers, shader_cache_dir=shader_cache_dir)
+
+
+ExecutorFactory = Callable[..., Executor]
+
+
+def _ray_executor(**options: object) -> Executor:
+    # Imported on demand: Ray is an optional extra, and importing it costs seconds.
+    from renderer.ray_executor import RayExecutor
+
+    return RayExecutor(**options)  # type: ignore[arg-type]
+
+
+_EXECUTORS: dict[str, ExecutorFactory] = {"local": LocalExecutor, "ray": _ray_executor}
+
+
+def register_executor(kind: str, factory: ExecutorFactory) -> None:
+    """Make `make_executor(kind, ...)` build executors with `factory` (e.g. a Ray executor)."""
+    _EXECUTORS[kind] = factory
+
+
+def make_executor(
+    kind: str = "local",
+    workers: int | None = None,
+    shader_cache_dir: Path | None = None,
+    **options: object,
+) -> Executor:
+    """An executor of `kind` with `workers` render workers (default: one per core)."""
+    factory = _EXECUTORS.get(kind)
+    if factory is None:
+        raise RenderError(f"unknown executor {kind!r}; choose one of: {', '.join(sorted(_EXECUTORS))}")
+    return factory(workers=workers or default_workers(), shader_cache_dir=shader_cache_dir, **options)

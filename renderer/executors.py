@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from harvester.errors import HarvestError
+from renderer.errors import RenderError
 from renderer.jobs import RenderJob, RenderResult, Verdict
 from renderer.scheduler import PooledExecutor
 
@@ -165,7 +165,7 @@ class LocalExecutor(PooledExecutor):
         fast_compile: bool = True,
     ) -> None:
         if workers < 1:
-            raise HarvestError("--workers must be at least 1")
+            raise RenderError("--workers must be at least 1")
         self.workers = workers
         self.settings = WorkerSettings(
             threads=threads_per_worker,
@@ -201,7 +201,7 @@ class LocalExecutor(PooledExecutor):
         self._start_failures += 1
         if self._start_failures >= MAX_START_FAILURES:
             self.close()
-            raise HarvestError(f"render workers cannot start: {why}")
+            raise RenderError(f"render workers cannot start: {why}")
         self._replace(worker)
 
     def _submit(self, worker: _Worker, job: RenderJob) -> bool:
@@ -284,36 +284,5 @@ class LocalExecutor(PooledExecutor):
             worker.kill()
 
 
-ExecutorFactory = Callable[..., Executor]
-
-
-def _ray_executor(**options: object) -> Executor:
-    # Imported on demand: Ray is an optional extra, and importing it costs seconds.
-    from renderer.ray_executor import RayExecutor
-
-    return RayExecutor(**options)  # type: ignore[arg-type]
-
-
-_EXECUTORS: dict[str, ExecutorFactory] = {"local": LocalExecutor, "ray": _ray_executor}
-
-
-def register_executor(kind: str, factory: ExecutorFactory) -> None:
-    """Make `make_executor(kind, ...)` build executors with `factory` (e.g. a Ray executor)."""
-    _EXECUTORS[kind] = factory
-
-
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
-def make_executor(
-    kind: str = "local",
-    workers: int | None = None,
-    shader_cache_dir: Path | None = None,
-    **options: object,
-) -> Executor:
-    """An executor of `kind` with `workers` render workers (default: one per core)."""
-    factory = _EXECUTORS.get(kind)
-    if factory is None:
-        raise HarvestError(f"unknown executor {kind!r}; choose one of: {', '.join(sorted(_EXECUTORS))}")
-    return factory(workers=workers or default_workers(), shader_cache_dir=shader_cache_dir, **options)

@@ -6,7 +6,7 @@ from corpus.db import head_revision, open_catalog, schema_revision, upgrade
 from corpus.ingest import IngestOutcome, decompress_record, ingest_program
 from corpus.models import Program, ProgramPass
 from corpus.normalize import code_hash, normalize_code, sniff_dialect
-from harvester.records import ChannelInput, FetchedPass, FetchedProgram
+from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 
 
 def _program(source_id: str, code: str, title: str = "t") -> FetchedProgram:

@@ -15,7 +15,7 @@ def test_db_upgrade_then_idempotent(tmp_path):
 def test_stats_json_counts_pending(tmp_path):
     from corpus.db import open_catalog
     from corpus.ingest import ingest_program
-    from harvester.records import FetchedPass, FetchedProgram
+    from corpus.records import FetchedPass, FetchedProgram
 
     db = tmp_path / "cat.db"
     catalog = open_catalog(db)

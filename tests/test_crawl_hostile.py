@@ -9,7 +9,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from harvester.redaction import public_url, redact, register_url_credentials
+from corpus.redaction import public_url, redact, register_url_credentials
 from harvester.sources import SourceSettings
 from tests.cli import harvest
 from tests.fakes.crawling import crawl, failures, passes_of, programs, runs

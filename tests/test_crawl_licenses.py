@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harvester.licenses import (
+from corpus.licenses import (
     KNOWN_LICENSES,
     PUBLIC_DOMAIN,
     detect_license,

@@ -9,13 +9,12 @@ import pytest
 import webdataset as wds
 from typer.testing import CliRunner
 
+from corpus.errors import CorpusError
 from corpus.export import ExportOptions, export_catalog
 from corpus.export_format import read_export
 from corpus.models import Score, Validation
 from harvester.cli import app
-from harvester.errors import HarvestError
-from renderer.executor_spec import ExecutorSpec
-from renderer.executors import make_executor
+from renderer.executor_spec import ExecutorSpec, make_executor
 from renderer.jobs import FrameSpec, ProgramSource, RenderJob
 from tests.test_export_programs import (
     ANIMATED,
@@ -98,7 +97,7 @@ def test_licence_filters(filled, tmp_path):
     assert {p.license for p in read_export(tmp_path / "mit")} == {"MIT", "CC-BY-NC-SA-3.0"}
     export_catalog(catalog, ExportOptions(out=tmp_path / "src", source="local"))
     assert [p.origin for p in read_export(tmp_path / "src")] == ["local"]
-    with pytest.raises(HarvestError, match=r"unknown licence id 'NOPE-9'.*known ids: .*CC0-1\.0"):
+    with pytest.raises(CorpusError, match=r"unknown licence id 'NOPE-9'.*known ids: .*CC0-1\.0"):
         export_catalog(catalog, ExportOptions(out=tmp_path / "bad", licenses=("NOPE-9",)))
     assert not (tmp_path / "bad").exists()
 
@@ -108,14 +107,14 @@ def test_bad_input_and_empty_selection(filled, tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
-    with pytest.raises(HarvestError, match="not empty; pass --overwrite"):
+    with pytest.raises(CorpusError, match="not empty; pass --overwrite"):
         export_catalog(catalog, ExportOptions(out=busy))
     export_catalog(catalog, ExportOptions(out=busy, overwrite=True, limit=2, seed=3))
     assert not (busy / "keep.txt").exists() and len(read_export(busy)) == 2
-    with pytest.raises(HarvestError, match="no program matches"):
+    with pytest.raises(CorpusError, match="no program matches"):
         export_catalog(catalog, ExportOptions(out=tmp_path / "none", min_diversity=0.99))
     assert not (tmp_path / "none").exists() and not list(tmp_path.glob(".none*"))
-    with pytest.raises(HarvestError, match="format"):
+    with pytest.raises(CorpusError, match="format"):
         export_catalog(catalog, ExportOptions(out=tmp_path / "x", format="zip"))
 
 

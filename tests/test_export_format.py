@@ -8,6 +8,7 @@ import tarfile
 
 import pytest
 
+from corpus.errors import CorpusError
 from corpus.export_format import (
     SampleMetadata,
     joined_code,
@@ -18,8 +19,7 @@ from corpus.export_format import (
 )
 from corpus.ingest import ingest_program
 from corpus.models import Score, Validation
-from harvester.errors import HarvestError
-from harvester.records import ChannelInput, FetchedPass, FetchedProgram
+from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 from renderer.jobs import ProgramSource
 
 IMAGE = "void mainImage(out vec4 c, in vec2 p){ c = vec4(p.x / iResolution.x, 0.5, K, 1.0); }"
@@ -74,14 +74,14 @@ def _metadata(key: str, pid: int) -> SampleMetadata:
 
 
 def test_read_export_from_shards_and_errors(tmp_path):
-    with pytest.raises(HarvestError, match="does not exist"):
+    with pytest.raises(CorpusError, match="does not exist"):
         read_export(tmp_path / "nothing")
     folder = tmp_path / "export"
     (folder / "shards").mkdir(parents=True)
-    with pytest.raises(HarvestError, match="manifest.jsonl is missing"):
+    with pytest.raises(CorpusError, match="manifest.jsonl is missing"):
         read_export(folder)
     (folder / "manifest.jsonl").write_text("")
-    with pytest.raises(HarvestError, match="empty"):
+    with pytest.raises(CorpusError, match="empty"):
         read_export(folder)
     meta = _metadata("shadertoy-00000001", 1)
     with tarfile.open(folder / "shards" / "shard-000000.tar", "w") as tar:
@@ -93,12 +93,12 @@ def test_read_export_from_shards_and_errors(tmp_path):
     [program] = read_export(folder)
     assert program.source.image == IMAGE and program.source.channels[1] == "texture" and program.diversity == 0.4
     (folder / "manifest.jsonl").write_text(json.dumps({**meta.to_json(), "shard": "shard-000009.tar"}) + "\n")
-    with pytest.raises(HarvestError, match="missing"):
+    with pytest.raises(CorpusError, match="missing"):
         read_export(folder)
     (folder / "manifest.jsonl").write_text("{not json\n")
-    with pytest.raises(HarvestError, match="not valid JSON"):
+    with pytest.raises(CorpusError, match="not valid JSON"):
         read_export(folder)
     (folder / "shards" / "shard-000000.tar").write_bytes(b"garbage")
     (folder / "manifest.jsonl").write_text(json.dumps({**meta.to_json(), "shard": "shard-000000.tar"}) + "\n")
-    with pytest.raises(HarvestError, match="unreadable"):
+    with pytest.raises(CorpusError, match="unreadable"):
         read_export(folder)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from corpus.ingest import ingest_program
 from corpus.models import Validation
-from harvester.records import FetchedPass, FetchedProgram
+from corpus.records import FetchedPass, FetchedProgram
 
 BLANK = "void mainImage(out vec4 c, in vec2 p){ c = vec4(0.0, 0.0, 0.0, 1.0); }"
 STATIC_GRADIENT = "void mainImage(out vec4 c, in vec2 p){ vec2 uv = p / iResolution.xy; c = vec4(uv.x, uv.y, 0.5, 1.0); }"

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 import corpus.export_staging as staging_module
+from corpus.errors import CorpusError
 from corpus.export import ExportOptions, export_catalog
 from corpus.export_format import read_export
 from corpus.export_staging import exchange, install, leftovers, make_staging, recover
-from harvester.errors import HarvestError
 from tests.test_export_programs import ANIMATED, COLOURFUL_STATIC, add_program
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def test_killed_between_the_two_renames_the_old_export_comes_back(two_programs, 
     # staging folder.
     os.replace(out, tmp_path / f".data.old-{dead_pid}-aaaa1111")
     _folder(tmp_path / f".data.partial-{dead_pid}-bbbb2222", "finished but never moved")
-    with pytest.raises(HarvestError, match="not empty; pass --overwrite"):
+    with pytest.raises(CorpusError, match="not empty; pass --overwrite"):
         export_catalog(two_programs, ExportOptions(out=out))
     assert len(read_export(out)) == 1 and leftovers(out) == []  # restored, and the staging folder is gone
     export_catalog(two_programs, ExportOptions(out=out, overwrite=True))

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from corpus.db import open_catalog
+from corpus.errors import CorpusError
 from corpus.export import ExportOptions, export_catalog
 from corpus.gallery import write_gallery
 from corpus.models import Score, Validation
 from harvester.cli import app
-from harvester.errors import HarvestError
 from renderer.images import png_bytes
 from tests.test_export_programs import add_program
 
@@ -38,7 +38,7 @@ def test_gallery_groups_escapes_and_embeds(catalog, tmp_path):
     assert page.index('id="v-ok"') < page.index('id="v-compile_error"')
     assert write_gallery(catalog, out, verdict="compile_error") == 1
     assert "alert" not in out.read_text()
-    with pytest.raises(HarvestError, match="no programs with verdict 'timeout'"):
+    with pytest.raises(CorpusError, match="no programs with verdict 'timeout'"):
         write_gallery(catalog, tmp_path / "none.html", verdict="timeout")
     assert not (tmp_path / "none.html").exists()
 
@@ -82,9 +82,9 @@ def test_gallery_marks_a_given_export_and_refuses_another_catalogs(catalog, tmp_
     other = open_catalog(tmp_path / "other.db")
     try:
         add_program(other, "x", "void mainImage(out vec4 c, in vec2 p){ c = vec4(1.0); }")
-        with pytest.raises(HarvestError, match="is an export of catalog harvest.db, not of other.db"):
+        with pytest.raises(CorpusError, match="is an export of catalog harvest.db, not of other.db"):
             write_gallery(other, tmp_path / "o.html", export=tmp_path / "published")
     finally:
         other.close()
-    with pytest.raises(HarvestError, match="does not exist"):
+    with pytest.raises(CorpusError, match="does not exist"):
         write_gallery(catalog, out, export=tmp_path / "nowhere")

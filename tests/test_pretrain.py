@@ -15,7 +15,6 @@ from typer.testing import CliRunner  # noqa: E402
 
 from corpus.export_format import MANIFEST_NAME, read_export  # noqa: E402
 from harvester.cli import app  # noqa: E402
-from harvester.errors import HarvestError  # noqa: E402
 from pretrain.data import (  # noqa: E402
     LiveDataConfig,
     LiveRenders,
@@ -26,6 +25,7 @@ from pretrain.data import (  # noqa: E402
     live_loader,
 )
 from pretrain.distributed import DistEnv  # noqa: E402
+from pretrain.errors import PretrainError  # noqa: E402
 from pretrain.train import PretrainConfig, build_objective, make_views, run_pretraining  # noqa: E402
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
@@ -295,5 +295,5 @@ def test_cli_pretrain_then_refuses_existing_folder_and_empty_export(tiny_export,
     empty.mkdir()
     (empty / MANIFEST_NAME).write_text("")
     failed = runner.invoke(app, [*common, "--data", str(empty), "--out", str(tmp_path / "x")])
-    assert isinstance(failed.exception, HarvestError) and "empty" in str(failed.exception)
+    assert isinstance(failed.exception, PretrainError) and "empty" in str(failed.exception)
     assert not (tmp_path / "x").exists()

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from typer.testing import CliRunner  # noqa: E402
 
 from harvester.cli import app  # noqa: E402
-from harvester.errors import HarvestError  # noqa: E402
+from pretrain.errors import PretrainError  # noqa: E402
 from pretrain.models import BackboneSpec, build_backbone  # noqa: E402
 from pretrain.probe import load_probe_data, run_probe  # noqa: E402
 from tests.cli import harvest  # noqa: E402
@@ -91,11 +91,11 @@ def test_probe_refuses_bad_input(tmp_path, tiny_npz):
     np.savez(sizes, x_train=x, y_train=y, x_test=x[:, :8, :8], y_test=y)
     for path, words in ((mismatched, "labels"), (grey, "(N, H, W, 3)"), (sizes, "test images"),
                         (tmp_path / "none.npz", "does not exist")):
-        with pytest.raises(HarvestError, match=None) as caught:
+        with pytest.raises(PretrainError, match=None) as caught:
             load_probe_data(path, 32)
         assert words in str(caught.value)
     result = CliRunner().invoke(app, ["probe", "--checkpoint", str(tiny_npz), "--data", str(tiny_npz)])
-    assert isinstance(result.exception, HarvestError) and "not a readable checkpoint" in str(result.exception)
+    assert isinstance(result.exception, PretrainError) and "not a readable checkpoint" in str(result.exception)
 
 
 def test_probe_refuses_a_checkpoint_of_another_arch(tmp_path, tiny_npz):

@@ -16,7 +16,8 @@ ray = pytest.importorskip("ray")
 
 from corpus.normalize import sniff_dialect  # noqa: E402
 from harvester.errors import HarvestError  # noqa: E402
-from renderer.executors import LocalExecutor, make_executor  # noqa: E402
+from renderer.executor_spec import make_executor  # noqa: E402
+from renderer.executors import LocalExecutor  # noqa: E402
 from renderer.frames import frame_specs  # noqa: E402
 from renderer.jobs import ProgramSource, RenderJob, Verdict  # noqa: E402
 from renderer.ray_executor import RayExecutor, import_ray  # noqa: E402

@@ -11,8 +11,8 @@ from sqlmodel import select
 from corpus.ingest import ingest_program
 from corpus.models import Program, Validation
 from corpus.normalize import sniff_dialect
+from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 from corpus.validation import ValidateOptions, validate
-from harvester.records import ChannelInput, FetchedPass, FetchedProgram
 from renderer.executors import LocalExecutor
 
 SAMPLES = Path(__file__).resolve().parent.parent / "harvester" / "samples"

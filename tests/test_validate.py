@@ -16,9 +16,10 @@ from sqlmodel import select
 
 from corpus.ingest import ingest_program
 from corpus.models import Validation
+from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 from corpus.validation import ValidateOptions, select_pending, validate
-from harvester.records import ChannelInput, FetchedPass, FetchedProgram
-from renderer.executors import LocalExecutor, make_executor
+from renderer.executor_spec import make_executor
+from renderer.executors import LocalExecutor
 from renderer.frames import frame_specs
 from renderer.jobs import ProgramSource, RenderJob, Verdict
 
@@ -111,9 +112,9 @@ def test_hostile_programs_each_get_a_verdict_within_the_timeout():
 
 
 def test_make_executor_rejects_unknown_kinds():
-    from harvester.errors import HarvestError
+    from renderer.errors import RenderError
 
-    with pytest.raises(HarvestError, match="unknown executor 'cluster'"):
+    with pytest.raises(RenderError, match="unknown executor 'cluster'"):
         make_executor("cluster")
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from corpus.redaction import redact, redact_exception, register_url_credentials
 from harvester.errors import HarvestError
 from harvester.http import PoliteClient
-from harvester.redaction import redact, redact_exception, register_url_credentials
 from harvester.sources.base import Source
 
 SOURCE_NAMES = ("shadertoy-public", "glslsandbox", "git", "local")

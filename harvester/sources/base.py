@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
+from corpus.records import FetchedProgram, FetchFailure
 from harvester.errors import HarvestError
-from harvester.records import FetchedProgram, FetchFailure
 
 # (catalog source, source id) -> should it be fetched? False for ids the catalog already holds.
 WantedFn = Callable[[str, str], bool]

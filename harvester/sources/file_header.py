@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harvester.licenses import (
+from corpus.licenses import (
     KNOWN_LICENSES,
     UNKNOWN,
     detect_license_in_text,

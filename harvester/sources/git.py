@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from corpus.licenses import UNKNOWN, detect_license, license_of_file
 from corpus.normalize import looks_like_fragment_program
+from corpus.records import FetchedPass, FetchedProgram, FetchFailure
+from corpus.redaction import public_url, redact, register_url_credentials
 from harvester.errors import HarvestError
-from harvester.licenses import UNKNOWN, detect_license, license_of_file
-from harvester.records import FetchedPass, FetchedProgram, FetchFailure
-from harvester.redaction import public_url, redact, register_url_credentials
 from harvester.sources.base import AlreadyKnown, SourceItem, SourceUnavailable, WantedFn
 
 NAME = "git"

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from corpus.licenses import UNKNOWN, detect_license
+from corpus.records import FetchedPass, FetchedProgram, FetchFailure
+from corpus.redaction import public_url
 from harvester.http import HttpConnectError, HttpError, HttpStatusError, PoliteClient
-from harvester.licenses import UNKNOWN, detect_license
-from harvester.records import FetchedPass, FetchedProgram, FetchFailure
-from harvester.redaction import public_url
 from harvester.sources.base import (
     AlreadyKnown,
     SourceItem,

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.licenses import UNKNOWN, detect_license
 from corpus.normalize import looks_like_fragment_program
-from harvester.licenses import UNKNOWN, detect_license
-from harvester.records import FetchedPass, FetchedProgram, FetchFailure
+from corpus.records import FetchedPass, FetchedProgram, FetchFailure
 from harvester.sources import shaders21k
 from harvester.sources.base import (
     AlreadyKnown,

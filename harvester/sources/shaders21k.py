@@ -22,8 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from harvester.licenses import UNKNOWN, detect_license
-from harvester.records import FetchedPass, FetchedProgram
+from corpus.licenses import UNKNOWN, detect_license
+from corpus.records import FetchedPass, FetchedProgram
 from harvester.sources.base import RecordError
 from harvester.sources.shadertoy_format import program_from_shader
 from renderer.twigl import TwiglModeError, mode_from_lines

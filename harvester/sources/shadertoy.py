@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from corpus.records import FetchedProgram, FetchFailure
+from corpus.redaction import public_url
 from harvester.http import (
     HttpConnectError,
     HttpError,
@@ -20,8 +22,6 @@ from harvester.http import (
     NotJson,
     PoliteClient,
 )
-from harvester.records import FetchedProgram, FetchFailure
-from harvester.redaction import public_url
 from harvester.sources.base import (
     AlreadyKnown,
     RecordError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from harvester.licenses import UNKNOWN, detect_license, normalize_license_id
-from harvester.records import ChannelInput, FetchedPass, FetchedProgram
+from corpus.licenses import UNKNOWN, detect_license, normalize_license_id
+from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 from harvester.sources.base import RecordError, unix_seconds_to_utc
 
 CATALOG_SOURCE = "shadertoy"
