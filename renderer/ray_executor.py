@@ -31,14 +31,14 @@ from renderer.executors import (
     worker_environment,
 )
 from renderer.jobs import RenderJob, RenderResult, Verdict
+from renderer.ray_connect import MAX_REASON_CHARS, init_ray
+from renderer.ray_connect import short_error as _short
 from renderer.scheduler import PooledExecutor
 
 if TYPE_CHECKING:
     from types import ModuleType
 
 INSTALL_HINT = "--executor ray needs Ray: pip install 'harvest[ray]'"
-AUTH_HINT = " (if the cluster uses token authentication, set RAY_AUTH_MODE=token here too)"
-MAX_REASON_CHARS = 300
 # How long one ray.wait may block, so deadlines are checked at least this often.
 POLL_S = 1.0
 
@@ -106,12 +106,6 @@ class _Actor:
     @property
     def ready(self) -> bool:
         return self.pid is not None
-
-
-def _short(error: BaseException) -> str:
-    """Ray's error texts run to many lines of advice; the first line says what happened."""
-    text = " ".join(str(error).split())
-    return text[:MAX_REASON_CHARS]
 
 
 _EXIT_DETAIL = re.compile(r"Worker exit type: (\w+) Worker exit detail: (.+?\.)(?: |$)")
@@ -210,24 +204,9 @@ class RayExecutor(PooledExecutor):
     # --- the cluster ---------------------------------------------------------------------------
 
     def _connect(self, address: str | None, workers: int | None) -> None:
-        ray = self._ray
-        if ray.is_initialized():
+        if self._ray.is_initialized():
             return
-        options: dict[str, Any] = {
-            "include_dashboard": False,
-            "logging_level": logging.ERROR,  # no "Started a local Ray instance" banners
-            "log_to_driver": False,  # actors' stdout/stderr stay in Ray's log files
-        }
-        try:
-            if address is None:
-                ray.init(num_cpus=max(1, math.ceil((workers or 1) * self.num_cpus_per_actor)), **options)
-            else:
-                ray.init(address=address, **options)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-            # Clusters started with `ray start` (Ray >= 2.59) reject drivers that send no token.
-            hint = "" if address is None or os.environ.get("RAY_AUTH_MODE") else AUTH_HINT
-            raise HarvestError(f"cannot start or join {where}: {_short(exc)}{hint}") from exc
+        init_ray(self._ray, address, (workers or 1) * self.num_cpus_per_actor)
         self._initialised_ray = True
 
     def _actor_count(self, workers: int | None) -> int:
