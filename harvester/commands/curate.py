@@ -77,7 +77,10 @@ def score(
     summary = _score_with_progress(catalog, None, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), rescore)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
-    console.print(f"scored {plural(summary.scored, 'program')} in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
+    if summary.scored == 0 and not summary.failed:
+        console.print("nothing to score: every ok program has a current score (validation scores them as it goes)")
+    else:
+        console.print(f"scored {plural(summary.scored, 'program')} in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
     _print_thresholds(catalog)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -16,19 +18,21 @@ from harvester.errors import HarvestError
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 
 
-def _invoke(args: list[str]) -> None:
-    """Run one `harvest` subcommand in this process, exactly as the user would type it."""
-    from typer.main import get_command
+def _step(title: str, command: Callable[..., object], **given: object) -> None:
+    """Run one command's function as the user would run it, with its own defaults for what is not given.
 
-    from harvester.cli import app
-
-    console.print(Rule(f"harvest {' '.join(args)}", align="left"))
-    command = get_command(app)
+    The functions are called directly, not through the command line, so quickstart never re-enters the app.
+    """
+    console.print(Rule(title, align="left") if console.is_terminal else f"== {title}", highlight=False)
+    arguments = {}
+    for name, parameter in inspect.signature(command).parameters.items():
+        default = parameter.default
+        arguments[name] = given[name] if name in given else getattr(default, "default", default)
     try:
-        command.main(args=args, prog_name="harvest", standalone_mode=False)
+        command(**arguments)
     except typer.Exit as exit_:
         if exit_.exit_code:
-            raise HarvestError(f"`harvest {args[0]}` failed (exit {exit_.exit_code}); see above") from None
+            raise HarvestError(f"`{title}` failed (exit {exit_.exit_code}); see above") from None
 
 
 def quickstart(
@@ -48,18 +52,20 @@ def quickstart(
     started = time.monotonic()
     catalog_path = (db or default_db_path()).resolve()
     folder = catalog_path.parent
-    common = ["--db", str(catalog_path)]
-    render_workers = [] if workers is None else ["--workers", str(workers)]
     export_dir = folder / "export"
     if probe_data is not None and not probe_data.exists():
         raise HarvestError(f"probe dataset {probe_data} does not exist")
 
-    _invoke(["crawl", "--source", "local", "--path", str(SAMPLES_DIR), *common])
-    _invoke(["validate", *render_workers, *common])
-    _invoke(["score", *render_workers, *common])
-    _invoke(["dedup", *render_workers, *common])
-    _invoke(["export", "--min-diversity", str(min_diversity), "--out", str(export_dir), "--overwrite", *render_workers, *common])
-    _invoke(["gallery", "--out", str(folder / "gallery.html"), *common])
+    from harvester.commands import catalog, crawl, curate, render, train
+
+    workers_given = {"workers": workers}
+    _step("crawl the bundled samples", crawl.crawl, source="local", path=SAMPLES_DIR, db=catalog_path)
+    _step("validate", render.validate, db=catalog_path, **workers_given)
+    _step("score", curate.score, db=catalog_path, **workers_given)
+    _step("dedup", curate.dedup, db=catalog_path, **workers_given)
+    _step("export", curate.export, db=catalog_path, min_diversity=min_diversity, out=export_dir, overwrite=True,
+          **workers_given)
+    _step("gallery", curate.gallery, db=catalog_path, out=folder / "gallery.html")
 
     checkpoint: Path | None = None
     if pretrain_steps > 0:
@@ -67,15 +73,15 @@ def quickstart(
             console.print("[yellow]skipping pretraining: torch is not installed (pip install 'harvest\\[train]')[/]")
         else:
             run_dir = folder / "runs" / f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}"
-            _invoke(["pretrain", "--data", str(export_dir), "--out", str(run_dir), "--method", method,
-                     "--steps", str(pretrain_steps), *common])
+            _step("pretrain", train.pretrain, data=export_dir, out=run_dir, method=method, steps=pretrain_steps,
+                  db=catalog_path)
             checkpoint = run_dir
     if probe_data is not None and checkpoint is not None:
-        _invoke(["probe", "--checkpoint", str(checkpoint), "--data", str(probe_data), "--stage", "all",
-                 "--out", str(checkpoint / "probe-pretrained.json")])
-        _invoke(["probe", "--checkpoint", "random", "--data", str(probe_data), "--stage", "all",
-                 "--out", str(checkpoint / "probe-random.json")])
-    _invoke(["stats", *common])
+        _step("probe the pretrained model", train.probe, checkpoint=str(checkpoint), data=probe_data, stage="all",
+              out=checkpoint / "probe-pretrained.json")
+        _step("probe random init", train.probe, checkpoint="random", data=probe_data, stage="all",
+              out=checkpoint / "probe-random.json")
+    _step("stats", catalog.stats, db=catalog_path)
     console.print(
         f"[bold green]quickstart done[/] in {time.monotonic() - started:.0f} s: catalog {catalog_path}, "
         f"dataset {export_dir}, gallery {folder / 'gallery.html'}"
