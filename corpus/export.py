@@ -235,6 +235,7 @@ def _metadata(row: _Row, source: ProgramSource, cluster: list[int], roots: tuple
         near_duplicate_of=program.near_duplicate_of,
         near_duplicate_kind=program.near_duplicate_kind,
         cluster=cluster,
+        mode=source.mode,
     )
 
 
@@ -320,7 +321,9 @@ def _export_info(catalog, options: ExportOptions, summary: ExportSummary, licens
     from corpus.db import harvest_version
     from corpus.scoring import METHOD as SCORE_METHOD
 
-    parameters = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k != "shader_cache_dir"}
+    # Where the images were drawn changes nothing in them, and a cluster's address is nobody else's business.
+    unrecorded = {"shader_cache_dir", "executor"}
+    parameters = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items() if k not in unrecorded}
     info = {
         "harvest_version": harvest_version(),
         "format_version": FORMAT_VERSION,

@@ -54,7 +54,8 @@ def joined_code(source: ProgramSource) -> str:
     return source.image
 
 
-def source_from_frag(frag: str, dialect: str, channels: list | tuple, buffer_passes: int = 0) -> ProgramSource:
+def source_from_frag(frag: str, dialect: str, channels: list | tuple, buffer_passes: int = 0,
+                     mode: str = "") -> ProgramSource:
     """Inverse of `joined_code`: common is already inside `frag`, so it stays empty."""
     slots = [c if isinstance(c, str) else None for c in list(channels)[:4]]
     slots += [None] * (4 - len(slots))
@@ -64,6 +65,7 @@ def source_from_frag(frag: str, dialect: str, channels: list | tuple, buffer_pas
         common="",
         channels=(slots[0], slots[1], slots[2], slots[3]),
         buffer_passes=int(buffer_passes),
+        mode=mode,
     )
 
 
@@ -114,6 +116,7 @@ class SampleMetadata:
     near_duplicate_kind: str | None = None
     cluster: list[int] = field(default_factory=list)  # catalog ids this program stands for (itself first)
     images: list[str] = field(default_factory=list)  # member suffixes, e.g. ["f0.png", "f1.png"]
+    mode: str = ""  # the dialect's variant (TwiGL's mode and flags); empty for the others
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict:
@@ -128,7 +131,7 @@ class SampleMetadata:
         return ExportedProgram(
             key=self.key,
             program_id=int(self.id),
-            source=source_from_frag(frag, self.dialect, self.channels, self.buffer_passes),
+            source=source_from_frag(frag, self.dialect, self.channels, self.buffer_passes, self.mode),
             title=self.title,
             author=self.author,
             license=self.license,

@@ -13,15 +13,17 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from rich.console import Console, RenderableType
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 PLAIN_EVERY_S = 10.0
-
-
-def plural(count: int, noun: str, plural_form: str | None = None) -> str:
-    """`1 program`, `2 programs`."""
-    return f"{count} {noun if count == 1 else (plural_form or noun + 's')}"
 
 
 def format_counts(counts: dict[str, int], order: Iterable[str] = ()) -> str:

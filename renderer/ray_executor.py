@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.errors import HarvestError
+from renderer.errors import RenderError
 from renderer.executors import (
     MAX_START_FAILURES,
     START_TIMEOUT_S,
@@ -50,7 +50,7 @@ def import_ray() -> ModuleType:
     try:
         import ray
     except ImportError as exc:
-        raise HarvestError(INSTALL_HINT) from exc
+        raise RenderError(INSTALL_HINT) from exc
     return ray
 
 
@@ -168,9 +168,9 @@ class RayExecutor(PooledExecutor):
         device_index: int | None = None,
     ) -> None:
         if workers is not None and workers < 1:
-            raise HarvestError("--workers must be at least 1")
+            raise RenderError("--workers must be at least 1")
         if num_cpus_per_actor < 0 or num_gpus_per_actor < 0:
-            raise HarvestError("Ray actor resources (CPUs, GPUs per actor) must not be negative")
+            raise RenderError("Ray actor resources (CPUs, GPUs per actor) must not be negative")
         self._ray = import_ray()
         try:
             import ray._private.worker as ray_worker_module
@@ -219,7 +219,7 @@ class RayExecutor(PooledExecutor):
             room = min(room, resources.get("GPU", 0) // self.num_gpus_per_actor)
         if room < 1:
             self.close()
-            raise HarvestError(
+            raise RenderError(
                 f"the Ray cluster has no room for an actor with {self.num_cpus_per_actor:g} CPU and "
                 f"{self.num_gpus_per_actor:g} GPU (it has {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU)"
             )
@@ -256,7 +256,7 @@ class RayExecutor(PooledExecutor):
         self._start_failures += 1
         if self._start_failures >= MAX_START_FAILURES:
             self.close()
-            raise HarvestError(f"Ray render actors cannot start: {why}")
+            raise RenderError(f"Ray render actors cannot start: {why}")
         self._replace(actor)
 
     # --- running jobs --------------------------------------------------------------------------
@@ -269,7 +269,7 @@ class RayExecutor(PooledExecutor):
 
     def _check_usable(self) -> None:
         if self._closed:
-            raise HarvestError("this Ray executor is closed")
+            raise RenderError("this Ray executor is closed")
 
     def _submit(self, actor: _Actor, job: RenderJob) -> bool:
         actor.job = job

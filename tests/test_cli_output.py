@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,3 +117,20 @@ def _has_children(pid: int) -> bool:
             except (OSError, IndexError):
                 pass
     return False
+
+
+def test_gallery_marks_the_programs_of_an_export_named_on_the_command_line(tmp_path):
+    db = str(tmp_path / "harvest.db")
+    assert harvest("crawl", "--source", "local", "--path", str(SAMPLES), "--db", db).returncode == 0
+    assert harvest("validate", "--workers", "2", "--size", "32", "--frames", "1", "--db", db).returncode == 0
+    elsewhere = tmp_path / "published" / "v1"
+    elsewhere.parent.mkdir()
+    exported = harvest("export", "--out", str(elsewhere), "--db", db)
+    assert exported.returncode == 0, exported.stderr
+    assert re.search(r"exported \d+ programs \(1 shard, 0 images\)", exported.stdout)
+    page = tmp_path / "gallery.html"
+    plain = harvest("gallery", "--out", str(page), "--db", db)
+    assert plain.returncode == 0 and "in the export" not in page.read_text()
+    marked = harvest("gallery", "--out", str(page), "--export", str(elsewhere), "--db", db)
+    assert marked.returncode == 0, marked.stderr
+    assert "in the export" in page.read_text()

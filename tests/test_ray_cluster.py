@@ -120,14 +120,11 @@ def test_export_images_drawn_on_the_cluster_are_the_local_pools_shards_byte_for_
     local, on_cluster = _files(out["local"]), _files(out["ray"])
     assert any(name.startswith("shards/") for name in local)
     assert sorted(on_cluster) == sorted(local)
-    for name in local:
-        if name != "export.json":
-            assert on_cluster[name] == local[name], name
-    # export.json records how the export was made, the executor included; everything else is the same.
-    info = {kind: json.loads(files["export.json"]) for kind, files in (("local", local), ("ray", on_cluster))}
-    executors = [info[kind]["parameters"].pop("executor") for kind in ("local", "ray")]
-    assert [e["kind"] for e in executors] == ["local", "ray"]
-    assert info["ray"] == info["local"] and info["local"]["images"] == info["local"]["exported"] > 0
+    for name in local:  # export.json included: where the images were drawn is not recorded (nor the address)
+        assert on_cluster[name] == local[name], name
+    info = json.loads(local["export.json"])
+    assert "executor" not in info["parameters"] and cluster.address not in on_cluster["export.json"].decode()
+    assert info["images"] == info["exported"] > 0
 
 
 @pytest.mark.parametrize("driver", ["no token", "token mode without a token", "another token"])

@@ -15,7 +15,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from corpus.normalize import sniff_dialect  # noqa: E402
-from harvester.errors import HarvestError  # noqa: E402
+from renderer.errors import RenderError  # noqa: E402
 from renderer.executor_spec import make_executor  # noqa: E402
 from renderer.executors import LocalExecutor  # noqa: E402
 from renderer.frames import frame_specs  # noqa: E402
@@ -146,13 +146,13 @@ def test_make_executor_builds_a_ray_executor_on_the_running_ray(local_ray):
 
 
 def test_a_cluster_without_room_for_one_actor_is_a_clear_error(local_ray):
-    with pytest.raises(HarvestError, match="no room for an actor with 1 CPU and 1 GPU"):
+    with pytest.raises(RenderError, match="no room for an actor with 1 CPU and 1 GPU"):
         RayExecutor(workers=1, num_gpus_per_actor=1)
 
 
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
-    with pytest.raises(HarvestError, match=r"pip install 'harvest\[ray\]'"):
+    with pytest.raises(RenderError, match=r"pip install 'harvest\[ray\]'"):
         import_ray()
-    with pytest.raises(HarvestError, match=r"pip install 'harvest\[ray\]'"):
+    with pytest.raises(RenderError, match=r"pip install 'harvest\[ray\]'"):
         make_executor("ray", workers=1)

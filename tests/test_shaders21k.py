@@ -210,3 +210,27 @@ def test_a_foreign_zip_inside_a_folder_is_one_failure(catalog, tmp_path):
 ])
 def test_roles_come_from_the_layout(name, role):
     assert role_of(name) == role
+
+
+def test_an_export_keeps_each_twigl_programs_mode(tmp_path):
+    from sqlmodel import select
+
+    from corpus.db import open_catalog
+    from corpus.export_format import read_export
+    from corpus.models import Program
+    from corpus.render_source import load_program_sources
+    from tests.cli import harvest
+
+    db = str(tmp_path / "harvest.db")
+    assert harvest("crawl", "--source", "local", "--path", str(RELEASE), "--db", db).returncode == 0
+    assert harvest("validate", "--workers", "2", "--size", "32", "--db", db).returncode == 0
+    done = harvest("export", "--out", str(tmp_path / "export"), "--source", "twigl", "--keep-duplicates", "--db", db)
+    assert done.returncode == 0, done.stderr
+    catalog = open_catalog(db)
+    with catalog.session() as session:
+        ids = list(session.exec(select(Program.id).where(Program.source == "twigl")))
+        modes = {pid: source.mode for pid, source in load_program_sources(session, ids).items()}
+    catalog.close()
+    exported = {p.program_id: p.source.mode for p in read_export(tmp_path / "export")}
+    assert exported and exported == {pid: modes[pid] for pid in exported}
+    assert all(mode for mode in exported.values())

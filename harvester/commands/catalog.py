@@ -7,8 +7,8 @@ import json
 import typer
 from rich.table import Table
 
+from corpus.wording import counted
 from harvester.cli_common import DbOption, console, open_db
-from harvester.progress import plural
 
 db_app = typer.Typer(help="Catalog maintenance.", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def stats(
                       "(or another source) adds some", highlight=False)
         return
     console.print(
-        f"[bold]{plural(result.programs, 'program')}[/] in {catalog.path} "
+        f"[bold]{counted(result.programs, 'program')}[/] in {catalog.path} "
         f"({result.exact_duplicates} exact duplicates, {result.near_duplicates} near duplicates)"
     )
     for title, counts in (

@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from harvester.progress import ProgressView, StepsProgress, plural
-
+from corpus.wording import counted
 from harvester.cli_common import (
     DbOption,
     ExecutorOption,
@@ -23,6 +22,7 @@ from harvester.cli_common import (
     executor_spec,
     open_db,
 )
+from harvester.progress import ProgressView, StepsProgress
 
 
 def _cache(catalog) -> Path:
@@ -80,7 +80,7 @@ def score(
     if summary.scored == 0 and not summary.failed:
         console.print("nothing to score: every ok program has a current score (validation scores them as it goes)")
     else:
-        console.print(f"scored {plural(summary.scored, 'program')} in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
+        console.print(f"scored {counted(summary.scored, 'program')} in {summary.seconds:.1f} s ({rate:.1f}/s); failed to render: {failed}")
     _print_thresholds(catalog)
 
 
@@ -113,10 +113,10 @@ def _run_dedup(catalog, executor, images: bool = True) -> None:
                                 shader_cache_dir=_cache(catalog))
     marked = sum(summary.near_duplicates.values())
     console.print(
-        f"{plural(summary.programs, 'program')} compared: {plural(summary.code_pairs, 'code pair')}, "
-        f"{plural(summary.image_pairs, 'image pair')} ({plural(summary.image_programs, 'program')} hashed, "
+        f"{counted(summary.programs, 'program')} compared: {counted(summary.code_pairs, 'code pair')}, "
+        f"{counted(summary.image_pairs, 'image pair')} ({counted(summary.image_programs, 'program')} hashed, "
         f"{summary.image_rendered} drawn now, the rest when validated); "
-        f"{plural(marked, 'near duplicate')} in {plural(summary.clusters, 'cluster')} "
+        f"{counted(marked, 'near duplicate')} in {counted(summary.clusters, 'cluster')} "
         f"(code: {summary.near_duplicates.get('code', 0)}, image: {summary.near_duplicates.get('image', 0)})"
     )
 
@@ -163,7 +163,7 @@ def export(
         _run_dedup(catalog, options.executor, images=last.images if last is not None else True)
 
     def score_missing(ids: list[int]) -> int:
-        console.print(f"scoring {plural(len(ids), 'program')} that have no score yet")
+        console.print(f"scoring {counted(len(ids), 'program')} that have no score yet")
         return _score_with_progress(catalog, ids, options.executor).scored
 
     with StepsProgress(err_console, {"render": "rendering images", "write": "writing"}) as report:
@@ -178,10 +178,7 @@ def export(
     console.print(table)
     if options.min_diversity is not None or summary.scored:
         _print_thresholds(catalog)
-    console.print(
-        f"exported {plural(summary.exported, 'program')} ({plural(summary.shards, 'shard')}, "
-        f"{plural(summary.images, 'image')}) to {summary.out}"
-    )
+    console.print(summary.describe(), highlight=False)
 
 
 def gallery(
@@ -189,12 +186,15 @@ def gallery(
     out: Path = typer.Option(Path("gallery.html"), "--out", help="The HTML file to write."),
     verdict: Optional[str] = typer.Option(None, "--verdict", help="Only programs with this verdict (ok, blank, pending, ...)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many programs per verdict."),
+    export: Optional[Path] = typer.Option(
+        None, "--export", help="Mark the programs of this export (default: ./export beside the catalog, if it is one of it).",
+        show_default=False),
 ) -> None:
     """Write one static HTML page with every program's thumbnail, licence, verdict and scores."""
     from corpus.gallery import write_gallery
 
     catalog = open_db(db, writer=False)
-    count = write_gallery(catalog, out, verdict=verdict, limit=limit)
+    count = write_gallery(catalog, out, verdict=verdict, limit=limit, export=export)
     console.print(f"wrote {count} programs to {out}")
 
 

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from corpus.wording import counted
 from harvester.cli_common import (
     DbOption,
     ExecutorOption,
@@ -24,7 +25,7 @@ from harvester.cli_common import (
     open_db,
 )
 from harvester.errors import HarvestError
-from harvester.progress import ProgressView, plural
+from harvester.progress import ProgressView
 
 VERDICT_ORDER = ("ok", "blank", "compile_error", "link_error", "timeout", "crash", "needs_input", "unsupported")
 
@@ -88,8 +89,8 @@ def validate(
     if report.selected == 0:
         console.print("nothing to validate: every program has a current verdict (use --revalidate to redo them)")
         return
-    console.print(_verdict_table(dict(report.counts), f"verdicts of this run ({plural(report.done, 'program')})"))
-    console.print(f"{report.done} of {plural(report.selected, 'program')} in {report.seconds:.1f} s ({report.rate:.2f} programs/s)"
+    console.print(_verdict_table(dict(report.counts), f"verdicts of this run ({counted(report.done, 'program')})"))
+    console.print(f"{report.done} of {counted(report.selected, 'program')} in {report.seconds:.1f} s ({report.rate:.2f} programs/s)"
                   + (f"; {report.scored} ok programs scored on the way" if report.scored else ""))
     if report.interrupted:
         err_console.print("interrupted: the verdicts above are saved; run `harvest validate` again to resume")
