@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
+from corpus.errors import CorpusError  # noqa: E402
 from corpus.export_format import MANIFEST_NAME, read_export  # noqa: E402
 from harvester.cli import app  # noqa: E402
 from pretrain.data import (  # noqa: E402
@@ -295,5 +296,5 @@ def test_cli_pretrain_then_refuses_existing_folder_and_empty_export(tiny_export,
     empty.mkdir()
     (empty / MANIFEST_NAME).write_text("")
     failed = runner.invoke(app, [*common, "--data", str(empty), "--out", str(tmp_path / "x")])
-    assert isinstance(failed.exception, PretrainError) and "empty" in str(failed.exception)
+    assert isinstance(failed.exception, CorpusError) and "empty" in str(failed.exception)  # read_export says so
     assert not (tmp_path / "x").exists()
