@@ -26,7 +26,6 @@ from pretrain.data import (  # noqa: E402
     live_loader,
 )
 from pretrain.distributed import DistEnv  # noqa: E402
-from pretrain.errors import PretrainError  # noqa: E402
 from pretrain.train import PretrainConfig, build_objective, make_views, run_pretraining  # noqa: E402
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
