@@ -134,3 +134,22 @@ def test_gallery_marks_the_programs_of_an_export_named_on_the_command_line(tmp_p
     marked = harvest("gallery", "--out", str(page), "--export", str(elsewhere), "--db", db)
     assert marked.returncode == 0, marked.stderr
     assert "in the export" in page.read_text()
+
+
+def test_on_a_120_column_terminal_the_counts_get_their_own_line_below_the_bar():
+    import io
+
+    from rich.console import Console
+
+    from harvester.progress import ProgressView
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, color_system=None)
+    counts = {"ok": 16079, "needs_input": 1007, "blank": 104, "timeout": 10, "compile_error": 8}
+    with ProgressView("validating", console, order=("ok", "blank", "compile_error", "timeout", "needs_input")) as view:
+        view.update(17208, 17208, counts)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # cursor and erase codes
+    lines = [line.rstrip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    bar = next(line for line in reversed(lines) if line.startswith("validating"))
+    assert "━" * 20 in bar and "17208/17208" in bar  # the bar keeps its room
+    assert "ok 16079  blank 104  compile_error 8  timeout 10  needs_input 1007" in lines[-1]
