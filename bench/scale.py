@@ -12,7 +12,7 @@ interpreter, so its peak RSS is its own (render workers are separate processes a
 The last line is the whole pipeline. Run it at two sizes to see how memory and time grow:
 
     python bench/scale.py --programs 3000 [--workers 2]
-    python bench/scale.py --programs 30000 --stages import,dedup,export   # reuse a catalog with --keep DIR
+    python bench/scale.py --programs 30000 --stages import,stand-in,dedup,export   # memory at a size not drawn
 
 Skips (exit 0) when ../shared is absent.
 """
@@ -33,6 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("HARVEST_SHARED", REPO.parent / "shared"))
 STAGES = ("import", "validate", "score", "dedup", "export")
+# `stand-in` instead of validate: every program gets an `ok` verdict, a score and a seeded image signature without
+# being drawn, so the memory of dedup and export can be measured at sizes that validation cannot reach here.
+STAND_IN = "stand-in"
 FLOAT = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])")
 DECLARED = re.compile(r"\b(?:float|vec2|vec3|vec4|int)\s+([a-z][A-Za-z0-9]{2,})\s*=")
 
@@ -136,6 +139,8 @@ def _handled(stage: str, catalog, dump: Path, out: Path, workers: int) -> int:
             source = open_source("local", SourceSettings(path=dump), client, catalog.folder / ".harvest-cache")
             summary = run_crawl(catalog, source, CrawlOptions())
         return summary.new + summary.updated + summary.unchanged + summary.duplicates
+    if stage == STAND_IN:
+        return _stand_in_verdicts(catalog)
     if stage == "validate":
         from corpus.validation import ValidateOptions, validate
 
@@ -154,6 +159,33 @@ def _handled(stage: str, catalog, dump: Path, out: Path, workers: int) -> int:
 
     options = ExportOptions(out=out, min_diversity=0.3, overwrite=True, executor=spec, shader_cache_dir=cache)
     return export_catalog(catalog, options).exported
+
+
+def _stand_in_verdicts(catalog) -> int:
+    """An `ok` verdict, a score and a signature for every program, none drawn. Signatures come in families (a
+    base hash with a few bits flipped), as variants of one program would give."""
+    from sqlmodel import select
+
+    from corpus.models import ImageSignatureRow, Program, Score, Validation
+    from corpus.scoring import METHOD
+    from corpus.signatures import SIGNATURE_METHOD
+    from renderer import RENDERER_VERSION
+
+    rng = random.Random(7)
+    with catalog.session() as session:
+        ids = list(session.exec(select(Program.id)))
+    for start in range(0, len(ids), 2000):
+        with catalog.session() as session:
+            for pid in ids[start : start + 2000]:
+                family = random.Random(pid // 10)
+                hashes = [family.getrandbits(64) ^ (1 << rng.randrange(64)) for _ in range(2)]
+                colour = [round(family.random(), 3) for _ in range(3)]
+                session.add(Validation(program_id=pid, verdict="ok", renderer_version=RENDERER_VERSION))
+                session.add(Score(program_id=pid, diversity=rng.random(), colorfulness=rng.random(), fill=rng.random(),
+                                  frames_used=8, method=METHOD))
+                session.add(ImageSignatureRow(program_id=pid, method=SIGNATURE_METHOD,
+                                              hashes=[f"{h:016x}" for h in hashes], mean_colours=[colour, colour]))
+    return len(ids)
 
 
 def run_one_stage(stage: str, db: Path, dump: Path, out: Path, workers: int) -> None:
