@@ -13,6 +13,7 @@ The last line is the whole pipeline. Run it at two sizes to see how memory and t
 
     python bench/scale.py --programs 3000 [--workers 2]
     python bench/scale.py --programs 30000 --stages import,stand-in,dedup,export   # memory at a size not drawn
+    python bench/scale.py --programs 30000 --stages import,validate-driver          # the validate driver's memory
 
 Skips (exit 0) when ../shared is absent.
 """
@@ -36,6 +37,9 @@ STAGES = ("import", "validate", "score", "dedup", "export")
 # `stand-in` instead of validate: every program gets an `ok` verdict, a score and a seeded image signature without
 # being drawn, so the memory of dedup and export can be measured at sizes that validation cannot reach here.
 STAND_IN = "stand-in"
+# `validate-driver`: the real validate stage, driver and catalog writes, fed by an executor that draws nothing and
+# answers each job with synthetic frames at once, so the driver's own memory can be measured at any size.
+VALIDATE_DRIVER = "validate-driver"
 FLOAT = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])")
 DECLARED = re.compile(r"\b(?:float|vec2|vec3|vec4|int)\s+([a-z][A-Za-z0-9]{2,})\s*=")
 
@@ -141,6 +145,10 @@ def _handled(stage: str, catalog, dump: Path, out: Path, workers: int) -> int:
         return summary.new + summary.updated + summary.unchanged + summary.duplicates
     if stage == STAND_IN:
         return _stand_in_verdicts(catalog)
+    if stage == VALIDATE_DRIVER:
+        from corpus.validation import ValidateOptions, validate
+
+        return validate(catalog, _InstantExecutor(), ValidateOptions(score=False)).done
     if stage == "validate":
         from corpus.validation import ValidateOptions, validate
 
@@ -159,6 +167,27 @@ def _handled(stage: str, catalog, dump: Path, out: Path, workers: int) -> int:
 
     options = ExportOptions(out=out, min_diversity=0.3, overwrite=True, executor=spec, shader_cache_dir=cache)
     return export_catalog(catalog, options).exported
+
+
+class _InstantExecutor:
+    """Answers every job at once with seeded frames: an `ok` verdict, a thumbnail and the signature frames."""
+
+    def run(self, jobs, on_wait=None):
+        import numpy as np
+
+        from renderer.images import png_bytes
+        from renderer.jobs import RenderResult, Verdict
+
+        for job in jobs:
+            rng = np.random.default_rng(job.key)
+            frames = [rng.integers(0, 255, (job.height, job.width, 3), dtype=np.uint8) for _ in job.frames]
+            extras = {s.name: [rng.integers(0, 255, (s.height, s.width, 3), dtype=np.uint8) for _ in s.frames]
+                      for s in job.extras}
+            yield RenderResult(key=job.key, verdict=Verdict.OK, compile_ms=1.0, render_ms=[1.0] * len(frames),
+                               frame_means=[float(f.mean()) for f in frames], frame_stds=[float(f.std()) for f in frames],
+                               animated=True, thumbnail_png=png_bytes(frames[0]), extras=extras)
+            if on_wait is not None:
+                on_wait()
 
 
 def _stand_in_verdicts(catalog) -> int:
