@@ -1,6 +1,6 @@
-"""Training objectives over a backbone: supervised classification of programs, and MoCo v2.
+"""Training objectives over a backbone: supervised classification of programs, MoCo v2, SimCLR and SupCon.
 
-Both take already augmented views and the batch's MixUp labels (K program indices and their weights per image)
+All take already augmented views and the batch's MixUp labels (K program indices and their weights per image)
 and return the loss and a top-1 accuracy for the progress display.
 """
 
@@ -136,3 +136,80 @@ class MocoObjective(nn.Module):
         accuracy = (logits.argmax(dim=1) == 0).float().mean()
         self._enqueue(keys)
         return loss, accuracy.detach()
+
+
+@dataclass(frozen=True)
+class ContrastConfig:
+    dim: int = 128
+    # 0.2 as for MoCo v2: the contrastive methods then differ only in where their negatives come from. SimCLR's and
+    # SupCon's 0.1 was tuned for batches of 4,096+; a few dozen images give too few negatives for it to pay off.
+    temperature: float = 0.2
+
+
+def supcon_loss(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Khosla et al. 2020's L_out over L2-normalised (M, D) embeddings: each anchor's log-likelihood of every other
+    embedding with its label, against all other embeddings, averaged over its positives, then over the anchors.
+    Every anchor needs at least one positive (the other view of its image always is one)."""
+    logits = embeddings @ embeddings.t() / temperature
+    itself = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    logits = logits.masked_fill(itself, float("-inf"))
+    log_likelihood = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positives = (labels[:, None] == labels[None, :]) & ~itself
+    per_anchor = log_likelihood.masked_fill(~positives, 0.0).sum(dim=1) / positives.sum(dim=1)
+    return -per_anchor.mean()
+
+
+def nt_xent_loss(first: torch.Tensor, second: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's NT-Xent over the 2N normalised views: SupCon where each image is its own class."""
+    instance = torch.arange(first.shape[0], device=first.device)
+    return supcon_loss(torch.cat([first, second]), torch.cat([instance, instance]), temperature)
+
+
+def _nearest_is_positive(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Share of anchors whose most similar other embedding carries their label."""
+    similarity = (embeddings @ embeddings.t()).fill_diagonal_(float("-inf"))
+    return (labels[similarity.argmax(dim=1)] == labels).float().mean()
+
+
+class _TwoViewContrast(nn.Module):
+    """Both views through one backbone and a 2-layer MLP head, in one pass, so batch norm sees all 2N views (as
+    SimCLR's global batch norm does). Each rank contrasts its own batch; negatives are not gathered across ranks."""
+
+    num_views = 2
+
+    def __init__(self, backbone: ResNet, config: ContrastConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.head = _mlp_head(backbone.feature_dim, config.dim)
+
+    def image_labels(self, label_index: torch.Tensor, label_weight: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self, views: list[torch.Tensor], label_index: torch.Tensor, label_weight: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        embeddings = F.normalize(self.head(self.backbone(torch.cat(views))).float(), dim=1)
+        labels = self.image_labels(label_index, label_weight).repeat(len(views))
+        loss = supcon_loss(embeddings, labels, self.config.temperature)
+        with torch.no_grad():
+            accuracy = _nearest_is_positive(embeddings, labels)
+        return loss, accuracy
+
+
+class SimclrObjective(_TwoViewContrast):
+    """SimCLR: the other view of the same image is the only positive."""
+
+    def image_labels(self, label_index: torch.Tensor, label_weight: torch.Tensor) -> torch.Tensor:
+        del label_weight  # instance discrimination needs no labels
+        return torch.arange(label_index.shape[0], device=label_index.device)
+
+
+class SupconObjective(_TwoViewContrast):
+    """SupCon: every view drawn by the same program is a positive. Under MixUp an image counts as drawn by its
+    dominant program (the largest weight): SupCon's positives are a yes/no relation, soft labels have no place."""
+
+    def image_labels(self, label_index: torch.Tensor, label_weight: torch.Tensor) -> torch.Tensor:
+        same_program = label_index[:, :, None] == label_index[:, None, :]
+        program_weight = (same_program * label_weight[:, None, :]).sum(dim=2)  # a program drawn twice adds up
+        return label_index.gather(1, program_weight.argmax(dim=1, keepdim=True)).squeeze(1)

@@ -2,12 +2,13 @@
 
 Features are the global average of each stage's map, standardised with the train split's statistics. The
 classifier is a multinomial logistic regression fitted by L-BFGS; its L2 strength is chosen on a held-out fifth of
-the train split, as is the "best" stage, so the test split is only ever used for the reported accuracy.
+the train split, as is the "best" stage, so the test split is only ever used for the reported accuracy. Beside it,
+each stage gets a weighted kNN probe (pretrain.knn) of the same features, which needs no fitting at all.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from torch import nn
 
 from pretrain.augment import normalize
 from pretrain.errors import PretrainError
+from pretrain.knn import KnnResult, knn_probe
 from pretrain.models import ResNet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -44,6 +46,7 @@ class StageResult:
     l2: float
     val_accuracy: float
     test_accuracy: float
+    knn: KnnResult | None = None  # the kNN probe of the same features
 
 
 @dataclass
@@ -262,6 +265,8 @@ def run_probe(
         bn_recalibrated=recalibrate_bn,
     )
     for stage in stages:
-        report.stages.append(probe_stage(train_features[stage - 1], y_train, test_features[stage - 1], y_test,
-                                         data.num_classes, stage))
+        train_x, test_x = train_features[stage - 1], test_features[stage - 1]
+        linear = probe_stage(train_x, y_train, test_x, y_test, data.num_classes, stage)
+        knn = knn_probe(train_x, y_train, test_x, y_test, data.num_classes)
+        report.stages.append(replace(linear, knn=knn))
     return report

@@ -36,16 +36,25 @@ from pretrain.data import (
 from pretrain.distributed import DistEnv, StopVote, barrier, broadcast_value
 from pretrain.errors import PretrainError
 from pretrain.models import ARCHS, BackboneSpec, build_backbone
-from pretrain.objectives import MocoConfig, MocoObjective, SupervisedObjective
+from pretrain.objectives import (
+    ContrastConfig,
+    MocoConfig,
+    MocoObjective,
+    SimclrObjective,
+    SupconObjective,
+    SupervisedObjective,
+)
 from pretrain.stopping import StopRequest, children_shielded
 
-METHODS = ("supervised", "moco")
+METHODS = ("supervised", "moco", "simclr", "supcon")
+CONTRASTIVE = ("moco", "simclr", "supcon")  # two views of each image, with the contrastive augmentations
 CONFIG_NAME = "config.json"
 PROGRAMS_NAME = "programs.json"
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_NAME = "checkpoint.pt"
-# Learning rates per 256 images, scaled linearly with the global batch (SGD, momentum 0.9).
-BASE_LR = {"supervised": 0.1, "moco": 0.03}
+# Learning rates per 256 images, scaled linearly with the global batch (SGD, momentum 0.9). SimCLR and SupCon
+# take SupContrast's SGD rate (0.05 at 256): SimCLR's own 0.3 is for LARS, which plain SGD does not survive.
+BASE_LR = {"supervised": 0.1, "moco": 0.03, "simclr": 0.05, "supcon": 0.05}
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,8 @@ class PretrainConfig:
             raise PretrainError("--width must be at least 8")
         if self.size < 16:
             raise PretrainError("--size must be at least 16 pixels")
-        if self.method == "moco" and self.batch_size < 2:
-            raise PretrainError("moco needs a batch of at least 2 images")
+        if self.method in CONTRASTIVE and self.batch_size < 2:
+            raise PretrainError(f"{self.method} needs a batch of at least 2 images")
         if self.workers < 0:
             raise PretrainError("--workers cannot be negative")
 
@@ -97,7 +106,8 @@ class PretrainConfig:
 def machine_defaults(method: str, device: torch.device) -> dict:
     """Defaults sized for the machine: a short smoke run on a CPU, a real run on a GPU."""
     cores = os.cpu_count() or 1
-    mixup = 6 if method == "moco" else 1  # the study's best contrastive setting blends 6 programs
+    # The study's best contrastive setting blends 6 programs; SupCon's positives need one program per image.
+    mixup = 6 if method in ("moco", "simclr") else 1
     if device.type == "cuda":
         return dict(batch_size=256, steps=20_000, workers=max(1, min(cores - 2, 16)), width=64, mixup=mixup,
                     queue_size=65_536, moco_momentum=0.999, checkpoint_every=1000)
@@ -166,6 +176,10 @@ def build_objective(config: PretrainConfig, num_classes: int) -> nn.Module:
     backbone = build_backbone(BackboneSpec(config.arch, config.width, config.stem))
     if config.method == "supervised":
         return SupervisedObjective(backbone, num_classes)
+    if config.method == "simclr":
+        return SimclrObjective(backbone, ContrastConfig(temperature=config.temperature))
+    if config.method == "supcon":
+        return SupconObjective(backbone, ContrastConfig(temperature=config.temperature))
     return MocoObjective(
         backbone,
         MocoConfig(queue_size=config.queue_size, momentum=config.moco_momentum, temperature=config.temperature),
@@ -179,7 +193,7 @@ def _augment_seed(config: PretrainConfig, rank: int, step: int) -> int:
 def make_views(batch: LiveBatch, config: PretrainConfig, count: int, rank: int, step: int,
                device: torch.device) -> list[torch.Tensor]:
     images = aug.to_unit_float(batch.images.to(device, non_blocking=True))
-    recipe = aug.contrastive(config.size) if config.method == "moco" else aug.supervised(config.size)
+    recipe = aug.contrastive(config.size) if config.method in CONTRASTIVE else aug.supervised(config.size)
     generator = torch.Generator(device=device)
     generator.manual_seed(_augment_seed(config, rank, step))
     return [aug.augment(images, config.size, recipe, generator) for _ in range(count)]

@@ -1,4 +1,4 @@
-"""Live pretraining: data from a tiny export rendered by the real renderer, both objectives, resume, DDP, CLI."""
+"""Live pretraining: data from a tiny export rendered by the real renderer, every objective, resume, DDP, CLI."""
 
 from __future__ import annotations
 
@@ -26,7 +26,14 @@ from pretrain.data import (  # noqa: E402
     live_loader,
 )
 from pretrain.distributed import DistEnv  # noqa: E402
-from pretrain.train import PretrainConfig, build_objective, make_views, run_pretraining  # noqa: E402
+from pretrain.errors import PretrainError  # noqa: E402
+from pretrain.train import (  # noqa: E402
+    PretrainConfig,
+    build_objective,
+    machine_defaults,
+    make_views,
+    run_pretraining,
+)
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
 from tests.slow_programs import ENDLESS_FRAME  # noqa: E402
@@ -230,6 +237,46 @@ def test_moco_steps_lower_the_loss(programs):
     assert np.mean(losses[-6:]) < chance_loss - 0.1, losses
     assert np.mean(accuracies[-6:]) > 0.25, accuracies
     assert int(objective.queue_pointer) == (24 * 16) % 32
+
+
+@pytest.mark.parametrize("method", ["simclr", "supcon"])
+def test_simclr_and_supcon_steps_lower_the_loss(method, programs):
+    """As for MoCo: one fixed batch of rendered images, fresh augmentations every step."""
+    config = small_config(method)
+    renders = LiveRenders([p.source for p in programs], LiveDataConfig(size=32, batch_size=16, mixup=1))
+    batch = batch_as_tensors(next(iter(renders)), pin_memory=False)
+    torch.manual_seed(0)
+    objective = build_objective(config, len(programs))
+    optimizer = torch.optim.SGD(objective.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for step in range(12):
+        loss, _ = objective(make_views(batch, config, 2, 0, step, torch.device("cpu")), batch.label_index,
+                            batch.label_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-4:]) < np.mean(losses[:4]) - 0.1, losses
+
+
+@pytest.mark.parametrize("method", ["simclr", "supcon"])
+def test_simclr_and_supcon_runs_checkpoint_a_probeable_backbone(method, programs, tmp_path):
+    from pretrain.checkpoints import backbone_from_checkpoint
+
+    losses = []
+    summary = run_pretraining(small_config(method, steps=3, checkpoint_every=2, mixup=2), tmp_path / "run",
+                              programs, CPU, on_step=lambda m: losses.append(m.loss))
+    assert summary.step == 3 and len(losses) == 3 and all(np.isfinite(losses))
+    backbone, payload = backbone_from_checkpoint(tmp_path / "run")
+    assert payload["method"] == method and payload["step"] == 3
+    assert backbone.spec.width == 8
+
+
+def test_machine_defaults_blend_programs_only_where_the_positives_allow(programs):
+    for method, mixup in (("moco", 6), ("simclr", 6), ("supcon", 1), ("supervised", 1)):
+        assert machine_defaults(method, torch.device("cpu"))["mixup"] == mixup, method
+    with pytest.raises(PretrainError, match="simclr needs a batch of at least 2 images"):
+        small_config("simclr", batch_size=1).validate()
 
 
 def test_resume_continues_exactly(programs, tmp_path):

@@ -1,4 +1,4 @@
-"""`harvest probe`: linear probe of frozen features on a tiny synthetic dataset, and its one-line errors."""
+"""`harvest probe`: linear and kNN probes of frozen features on tiny synthetic datasets, and its one-line errors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from harvester.cli import app  # noqa: E402
 from pretrain.errors import PretrainError  # noqa: E402
+from pretrain.knn import knn_predict, knn_probe  # noqa: E402
 from pretrain.models import BackboneSpec, build_backbone  # noqa: E402
 from pretrain.probe import load_probe_data, run_probe  # noqa: E402
 from tests.cli import harvest  # noqa: E402
@@ -59,6 +60,37 @@ def test_random_features_separate_colours(tiny_npz):
     assert [s.dim for s in report.stages] == [8, 16, 32, 64]
     assert report.best.test_accuracy >= 0.9
     assert report.classes == 3 and report.train_images == 90
+    assert all(s.knn is not None and (s.knn.k, s.knn.temperature) == (20, 0.07) for s in report.stages)
+    assert max(s.knn.test_accuracy for s in report.stages) >= 0.9
+    entries = [stage["knn"] for stage in report.to_json()["stages"]]
+    assert [sorted(entry) for entry in entries] == [["k", "temperature", "test_accuracy"]] * 4
+
+
+def _blobs(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two Gaussian blobs in 8 dimensions, around opposite corners, far apart next to their spread."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 2
+    centres = torch.where(labels[:, None] == 0, 1.0, -1.0) * torch.ones(count, 8)
+    return centres + 0.3 * torch.randn(count, 8, generator=generator), labels
+
+
+def test_knn_probe_separates_two_blobs():
+    train, y_train = _blobs(60, 0)
+    test, y_test = _blobs(40, 1)
+    result = knn_probe(train, y_train, test, y_test, classes=2)
+    assert (result.k, result.temperature, result.test_accuracy) == (20, 0.07, 1.0)
+    few = knn_probe(train[:5], y_train[:5], test, y_test, classes=2)
+    assert few.k == 5 and few.test_accuracy == 1.0  # k is capped by the train split
+
+
+def test_knn_votes_weigh_the_closer_neighbours_more():
+    """One neighbour of class 0 almost on the query, two of class 1 further off: a plain majority of the three would
+    say 1, the exp(similarity / 0.07) weights say 0. Scaling a feature does not move it (cosine similarity)."""
+    query = torch.tensor([[1.0, 0.0]])
+    train = torch.tensor([[5.0, 0.5], [1.0, 1.0], [1.0, -1.0], [-1.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 0])
+    assert knn_predict(train, labels, query, classes=2, k=3).tolist() == [0]
+    assert knn_predict(train, labels, query, classes=2, k=3, temperature=100.0).tolist() == [1]
 
 
 def test_cli_probe_random_and_image_folder(tiny_npz, tmp_path):
@@ -77,8 +109,10 @@ def test_cli_probe_random_and_image_folder(tiny_npz, tmp_path):
         result = runner.invoke(app, ["probe", "--checkpoint", "random", "--data", str(data), "--width", "8",
                                      "--size", "32", "--stage", "best", "--out", str(out), "--device", "cpu"])
         assert result.exit_code == 0, result.output
+        assert "kNN test top-1" in result.output
         report = json.loads(out.read_text())
         assert report["best_stage"]["stage"] in (1, 2, 3, 4) and len(report["stages"]) == 4
+        assert all(0.0 <= stage["knn"]["test_accuracy"] <= 1.0 for stage in report["stages"])
 
 
 def test_probe_refuses_bad_input(tmp_path, tiny_npz):

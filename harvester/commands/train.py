@@ -31,7 +31,7 @@ def pretrain(
     data: Optional[Path] = typer.Option(None, "--data", help="Export folder (default ./export, else the catalog's ok programs)."),
     db: DbOption = None,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default a new ./runs/METHOD-ARCH-TIME)."),
-    method: Optional[str] = typer.Option(None, "--method", help="moco (MoCo v2) or supervised (classify programs). Default moco."),
+    method: Optional[str] = typer.Option(None, "--method", help="moco (MoCo v2), simclr (SimCLR), supcon (SupCon: same program = positive) or supervised (classify programs). Default moco."),
     arch: Optional[str] = typer.Option(None, "--arch", help="resnet18, resnet34 or resnet50. Default resnet18."),
     width: Optional[int] = typer.Option(None, "--width", help="Channels of the first stage (64 = standard)."),
     size: Optional[int] = typer.Option(None, "--size", help="Image side in pixels (default 64)."),
@@ -39,9 +39,9 @@ def pretrain(
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps (on --resume: extend a run)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Render workers per process (0: render in the trainer)."),
     num_programs: Optional[int] = typer.Option(None, "--num-programs", help="Train on a seeded random subset of N programs."),
-    mixup: Optional[int] = typer.Option(None, "--mixup", help="Programs blended per image (1 = off; default 6 for moco, 1 for supervised)."),
+    mixup: Optional[int] = typer.Option(None, "--mixup", help="Programs blended per image (1 = off; default 6 for moco and simclr, 1 for supervised and supcon)."),
     pool_size: Optional[int] = typer.Option(None, "--pool-size", help="Compiled programs per render worker (default 32)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.03 moco / 0.1 supervised per 256 images)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default per 256 images: 0.03 moco, 0.05 simclr and supcon, 0.1 supervised)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Run seed: weights, programs drawn, images, augmentations."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
@@ -163,7 +163,7 @@ def probe(
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
 ) -> None:
-    """Linear probe of frozen features: top-1 on the test split, per backbone stage."""
+    """Linear and kNN probes of frozen features: top-1 on the test split, per backbone stage."""
     if stage not in ("last", "best", "all"):
         raise HarvestError("--stage must be last, best or all")
     if size < 16:
@@ -191,14 +191,15 @@ def probe(
         report = run_probe(backbone, probe_data, size, pick_device(0, device), checkpoint=checkpoint,
                            data_name=str(data), recalibrate_bn=recalibrate_bn)
     shown = {"last": [report.last], "best": [report.best], "all": report.stages}[stage]
-    table = Table(title=f"linear probe of {checkpoint} ({report.arch}, width {report.width}, {size} px)",
+    table = Table(title=f"linear and kNN probes of {checkpoint} ({report.arch}, width {report.width}, {size} px)",
                   title_justify="left")
-    for column in ("stage", "features", "L2", "val top-1", "test top-1"):
+    for column in ("stage", "features", "L2", "val top-1", "test top-1", "kNN test top-1"):
         table.add_column(column, justify="right")
     for result in shown:
         marker = " (best)" if result.stage == report.best.stage else ""
+        knn = "-" if result.knn is None else f"{result.knn.test_accuracy:.3f}"
         table.add_row(f"{result.stage}{marker}", str(result.dim), f"{result.l2:g}", f"{result.val_accuracy:.3f}",
-                      f"{result.test_accuracy:.3f}")
+                      f"{result.test_accuracy:.3f}", knn)
     console.print(table)
     if out is not None:
         temporary = out.with_name(f".{out.name}.tmp")
