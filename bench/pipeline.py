@@ -120,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
-    parser.add_argument("--method", default="supervised", choices=("supervised", "moco"))
+    parser.add_argument("--method", default="supervised", choices=("supervised", "moco", "simclr", "supcon"))
     parser.add_argument("--mixup", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--pool-size", type=int, default=32)

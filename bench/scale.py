@@ -191,8 +191,8 @@ class _InstantExecutor:
 
 
 def _stand_in_verdicts(catalog) -> int:
-    """An `ok` verdict, a score and a signature for every program, none drawn. Signatures come in families (a
-    base hash with a few bits flipped), as variants of one program would give."""
+    """An `ok` verdict, a score and a signature for every program, none drawn. A variant gets its original's
+    signature with a bit flipped, as it would draw nearly the same picture."""
     from sqlmodel import select
 
     from corpus.models import ImageSignatureRow, Program, Score, Validation
@@ -202,19 +202,19 @@ def _stand_in_verdicts(catalog) -> int:
 
     rng = random.Random(7)
     with catalog.session() as session:
-        ids = list(session.exec(select(Program.id)))
-    for start in range(0, len(ids), 2000):
+        rows = list(session.exec(select(Program.id, Program.source_id)))
+    for start in range(0, len(rows), 2000):
         with catalog.session() as session:
-            for pid in ids[start : start + 2000]:
-                family = random.Random(pid // 10)
-                hashes = [family.getrandbits(64) ^ (1 << rng.randrange(64)) for _ in range(2)]
-                colour = [round(family.random(), 3) for _ in range(3)]
-                session.add(Validation(program_id=pid, verdict="ok", renderer_version=RENDERER_VERSION))
-                session.add(Score(program_id=pid, diversity=rng.random(), colorfulness=rng.random(), fill=rng.random(),
-                                  frames_used=8, method=METHOD))
-                session.add(ImageSignatureRow(program_id=pid, method=SIGNATURE_METHOD,
-                                              hashes=[f"{h:016x}" for h in hashes], mean_colours=[colour, colour]))
-    return len(ids)
+            for pid, source_id in rows[start : start + 2000]:
+                original = random.Random(source_id[:6])  # Shadertoy ids have 6 characters; variants add `vK`
+                hashes = [original.getrandbits(64) ^ (1 << rng.randrange(64)) for _ in range(2)]
+                colour = [round(original.random(), 3) for _ in range(3)]
+                session.merge(Validation(program_id=pid, verdict="ok", renderer_version=RENDERER_VERSION))
+                session.merge(Score(program_id=pid, diversity=rng.random(), colorfulness=rng.random(),
+                                    fill=rng.random(), frames_used=8, method=METHOD))
+                session.merge(ImageSignatureRow(program_id=pid, method=SIGNATURE_METHOD,
+                                                hashes=[f"{h:016x}" for h in hashes], mean_colours=[colour, colour]))
+    return len(rows)
 
 
 def run_one_stage(stage: str, db: Path, dump: Path, out: Path, workers: int) -> None:

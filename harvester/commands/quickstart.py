@@ -40,7 +40,7 @@ def quickstart(
     workers: Optional[int] = typer.Option(None, "--workers", help="Render workers (default: one per core)."),
     min_diversity: float = typer.Option(0.3, "--min-diversity", help="Diversity threshold of the export."),
     pretrain_steps: int = typer.Option(150, "--pretrain-steps", help="Steps of the short pretraining (0 skips it)."),
-    method: str = typer.Option("moco", "--method", help="Pretraining objective: moco or supervised."),
+    method: str = typer.Option("moco", "--method", help="Pretraining objective: moco, simclr, supcon or supervised."),
     probe_data: Optional[Path] = typer.Option(
         None, "--probe-data", help="A probe dataset (.npz or image folder): compare the pretrained model with random init."
     ),
