@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -138,7 +138,7 @@ def ingest_program(session: Session, fetched: FetchedProgram) -> IngestResult:
                 kind=fetched_pass.kind,
                 name=fetched_pass.name,
                 code=fetched_pass.code,
-                inputs=[asdict(i) for i in fetched_pass.inputs],
+                inputs=[i.stored() for i in fetched_pass.inputs],
             )
         )
     if existing is not None:

@@ -25,6 +25,16 @@ class ChannelInput:
     channel: int
     ctype: str
     src: str = ""
+    # The channel's sampler as the record sets it; empty / None: the record does not say (the site's default).
+    filter: str = ""  # nearest | linear | mipmap
+    wrap: str = ""  # clamp | repeat
+    vflip: bool | None = None
+
+    def stored(self) -> dict:
+        """The binding as the catalog keeps it: the sampler fields only where the record set them."""
+        kept = {"channel": self.channel, "ctype": self.ctype, "src": self.src}
+        sampler = {"filter": self.filter, "wrap": self.wrap, "vflip": self.vflip}
+        return kept | {name: value for name, value in sampler.items() if value not in ("", None)}
 
 
 @dataclass

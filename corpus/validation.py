@@ -21,6 +21,7 @@ from corpus.stage_runner import BatchPolicy, CatalogProgram, Renders, StageEvent
 from corpus.scoring import SCORE_FRAMES, SCORE_SEED_KEY, SCORE_SIZE, ProgramScores, score_frames, score_row
 from renderer import RENDERER_VERSION
 from renderer.frames import frame_specs
+from renderer.passes import checkpoint_frames
 from renderer.jobs import FrameSet, RenderJob, RenderResult
 
 MAX_REASON_CHARS = 1000
@@ -94,6 +95,8 @@ def extra_frame_sets(options: ValidateOptions) -> tuple[FrameSet, ...]:
 
 
 def validation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJob:
+    if program.code.multipass:
+        return simulation_job(program, options)
     return RenderJob(
         key=program.id,
         program=program.code,
@@ -103,6 +106,20 @@ def validation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJ
         height=options.size,
         timeout_s=options.timeout_s,
         extras=extra_frame_sets(options),
+    )
+
+
+def simulation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJob:
+    """A multi-pass program is simulated from frame 0 and judged at checkpoints along the way (as many as
+    fit in the timeout, at least the first); its scoring and signature frames are left to `score` and `dedup`."""
+    return RenderJob(
+        key=program.id,
+        program=program.code,
+        frames=checkpoint_frames(options.frames),
+        width=options.size,
+        height=options.size,
+        timeout_s=options.timeout_s,
+        min_frames=1,
     )
 
 
@@ -119,7 +136,7 @@ def validation_row(result: RenderResult, options: ValidateOptions) -> Validation
         frame_stds=list(result.frame_stds),
         thumbnail_png=result.thumbnail_png,
         size=options.size,
-        frames=options.frames,
+        frames=len(result.render_ms) or options.frames,  # a simulation may judge fewer frames than asked
         renderer_version=RENDERER_VERSION,
         validated_at=utcnow(),
     )

@@ -156,7 +156,8 @@ def _shadertoy_uniforms(channels: tuple[str | None, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wrap_shadertoy(source: ProgramSource, version: str = SHADERTOY_GLSL_VERSION) -> WrappedProgram:
+def wrap_shadertoy(source: ProgramSource, version: str = SHADERTOY_GLSL_VERSION, keep_alpha: bool = False) -> WrappedProgram:
+    """`source.image` framed as a Shadertoy pass; `keep_alpha` for Buffer A-D, whose alpha other passes read."""
     image = clean_user_code(source.image)
     common = clean_user_code(source.common)
     extensions = tuple(dict.fromkeys(common.extensions + image.extensions))
@@ -174,8 +175,8 @@ def wrap_shadertoy(source: ProgramSource, version: str = SHADERTOY_GLSL_VERSION)
         + "void main() {\n"
         "    vec4 color = vec4(0.0, 0.0, 0.0, 1.0);\n"
         "    mainImage(color, gl_FragCoord.xy);\n"
-        # The website composites an opaque canvas: alpha never shows.
-        f"    {target} = vec4(color.rgb, 1.0);\n"
+        # The website composites an opaque canvas: alpha never shows (but a buffer keeps it).
+        f"    {target} = {'color' if keep_alpha else 'vec4(color.rgb, 1.0)'};\n"
         "}\n"
     )
     return WrappedProgram(version=version, vertex=vertex_shader(version), fragment=fragment)

@@ -25,18 +25,56 @@ class Verdict(StrEnum):
 
 DIALECTS: tuple[str, ...] = ("shadertoy", "glslsandbox", "bookofshaders", "twigl", "raw")
 
-# Channel kinds that we can stand in for with procedural noise; any other kind needs a live input.
-SUBSTITUTABLE_CHANNELS: frozenset[str] = frozenset({"texture", "cubemap", "volume", "buffer"})
+# Channel kinds that we can stand in for: procedural noise for images, the drawn pass for a buffer, and a
+# keyboard with no key down. Any other kind needs a live input.
+SUBSTITUTABLE_CHANNELS: frozenset[str] = frozenset({"texture", "cubemap", "volume", "buffer", "keyboard"})
+BUFFER_KINDS: tuple[str, ...] = ("buffer_a", "buffer_b", "buffer_c", "buffer_d")
+PASS_TITLES: dict[str, str] = {"image": "Image", "buffer_a": "Buffer A", "buffer_b": "Buffer B",
+                               "buffer_c": "Buffer C", "buffer_d": "Buffer D"}
+
+
+@dataclass(frozen=True)
+class ChannelSampler:
+    """How a channel is sampled; an empty field means the website's default for the channel's kind."""
+
+    filter: str = ""  # nearest | linear | mipmap
+    wrap: str = ""  # clamp | repeat
+    vflip: bool | None = None
+
+
+@dataclass(frozen=True)
+class ChannelBinding:
+    """What one iChannel of a pass reads: `kind` is Shadertoy's ctype; for a buffer, `buffer` names the pass
+    read (buffer_a..d), empty when the record does not say which."""
+
+    kind: str
+    buffer: str = ""
+    sampler: ChannelSampler = ChannelSampler()
+
+
+Bindings = tuple[ChannelBinding | None, ChannelBinding | None, ChannelBinding | None, ChannelBinding | None]
+NO_BINDINGS: Bindings = (None, None, None, None)
+
+
+@dataclass(frozen=True)
+class BufferPass:
+    """One of Buffer A-D: its kind (buffer_a..d), its code and what its channels read."""
+
+    kind: str
+    code: str
+    inputs: Bindings = NO_BINDINGS
 
 
 @dataclass(frozen=True)
 class ProgramSource:
     """Everything the renderer needs to draw a program, and nothing about where it came from.
 
-    For `shadertoy`, `common` is prepended to `image` by the wrapper; `channels[i]` is the ctype bound
-    to iChannel i (None when unbound). `buffer_passes` > 0 means the program needs Buffer A-D
-    passes, which the renderer does not draw yet. `mode` is a dialect's variant: for `twigl` the mode spec
-    (`geekest 300es`, see renderer/twigl.py); empty means sniffed from the code.
+    For `shadertoy`, `common` is prepended to every pass by the wrapper; `channels[i]` is the ctype bound
+    to iChannel i of the image pass (None when unbound) and `inputs`, when given, the same bindings with
+    their buffer and sampler. `buffers` are the Buffer A-D passes (renderer/passes.py draws them);
+    `buffer_passes` counts them as the catalog does, so a source with a count but no `buffers` lacks their
+    code. `cube_pass` marks a Cube A pass, which is not drawn. `mode` is a dialect's variant: for `twigl`
+    the mode spec (`geekest 300es`, see renderer/twigl.py); empty means sniffed from the code.
     """
 
     dialect: str
@@ -45,6 +83,21 @@ class ProgramSource:
     channels: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None)
     buffer_passes: int = 0
     mode: str = ""
+    inputs: Bindings | None = None
+    buffers: tuple[BufferPass, ...] = ()
+    cube_pass: bool = False
+
+    @property
+    def image_inputs(self) -> Bindings:
+        if self.inputs is not None:
+            return self.inputs
+        bindings = [ChannelBinding(kind) if kind else None for kind in self.channels]
+        return (bindings[0], bindings[1], bindings[2], bindings[3])
+
+    @property
+    def multipass(self) -> bool:
+        """Drawn as a simulation (frame n after frames 0..n-1): it has Buffer A-D passes."""
+        return bool(self.buffers) or self.buffer_passes > 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +136,10 @@ class RenderJob:
     # the timeout (judged from the verdict frames' times); returned as RenderResult.extras by name. Validation
     # asks for the scoring and near-duplicate frames this way, so no later stage compiles the program again.
     extras: tuple[FrameSet, ...] = ()
+    # For a multi-pass program (a simulation, see renderer/passes.py): once this many frames are drawn, the
+    # worker may judge those alone when the next one would not be reached well within the timeout.
+    # None: every frame or a timeout.
+    min_frames: int | None = None
 
 
 @dataclass

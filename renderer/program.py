@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import moderngl
@@ -12,8 +13,8 @@ import numpy as np
 
 from renderer import twigl
 from renderer.dialects import COMMON_SOURCE, IMAGE_SOURCE, WrappedProgram, locate, wrap
-from renderer.jobs import SUBSTITUTABLE_CHANNELS, FrameSpec, ProgramSource, Verdict
-from renderer.textures import BACKBUFFER_UNIT, ChannelTextures
+from renderer.jobs import BUFFER_KINDS, PASS_TITLES, SUBSTITUTABLE_CHANNELS, Bindings, FrameSpec, ProgramSource, Verdict
+from renderer.textures import BACKBUFFER_UNIT, BoundTexture, ChannelTextures, effective_sampler
 
 TIME_DELTA = 1.0 / 60.0
 FRAME_RATE = 60.0
@@ -50,16 +51,41 @@ def _channel_textures(ctx: moderngl.Context) -> ChannelTextures:
 
 def preflight(source: ProgramSource) -> None:
     """Refuse, before compiling, what we cannot draw faithfully."""
-    if source.buffer_passes > 0:
-        raise ProgramError(
-            Verdict.UNSUPPORTED,
-            f"uses {source.buffer_passes} Buffer A-D pass(es); multi-pass programs are not rendered yet",
-        )
-    live = sorted({kind for kind in source.channels if kind and kind not in SUBSTITUTABLE_CHANNELS})
+    if source.cube_pass:
+        raise ProgramError(Verdict.UNSUPPORTED, "uses a Cube A pass; cubemap passes are not rendered")
+    if source.buffer_passes > len(source.buffers):
+        raise ProgramError(Verdict.UNSUPPORTED, f"uses {source.buffer_passes} Buffer A-D pass(es) but their code is not here")
+    kinds = set(source.channels) | {b.kind for p in source.buffers for b in p.inputs if b}
+    live = sorted({kind for kind in kinds if kind and kind not in SUBSTITUTABLE_CHANNELS})
     if live:
         raise ProgramError(Verdict.NEEDS_INPUT, f"needs live input: {', '.join(live)}")
     if not source.image.strip():
         raise ProgramError(Verdict.COMPILE_ERROR, "empty program")
+    check_passes(source)
+
+
+def pass_title(kind: str) -> str:
+    return PASS_TITLES.get(kind, kind)
+
+
+def check_passes(source: ProgramSource) -> None:
+    """Refuse a multi-pass record that cannot be drawn as written: an empty pass or a missing buffer."""
+    present = {p.kind for p in source.buffers}
+    for buffer in source.buffers:
+        if buffer.kind not in BUFFER_KINDS:
+            raise ProgramError(Verdict.UNSUPPORTED, f"unknown pass kind {buffer.kind[:40]!r}")
+        if not buffer.code.strip():
+            raise ProgramError(Verdict.COMPILE_ERROR, f"{pass_title(buffer.kind)} has no code")
+    readers = [("image", source.image_inputs)] + [(p.kind, p.inputs) for p in source.buffers]
+    for reader, inputs in readers:
+        for index, binding in enumerate(inputs):
+            if binding is None or binding.kind != "buffer":
+                continue
+            # A single-pass program reading a buffer the record does not name keeps its noise stand-in.
+            if binding.buffer not in present and (binding.buffer or source.multipass):
+                wanted = pass_title(binding.buffer) if binding.buffer else "a buffer it does not name"
+                raise ProgramError(Verdict.UNSUPPORTED,
+                                   f"iChannel{index} of {pass_title(reader)} reads {wanted}, which the program does not have")
 
 
 def parse_driver_message(message: str, dialect: str) -> tuple[str, int | None]:
@@ -83,9 +109,11 @@ def parse_driver_message(message: str, dialect: str) -> tuple[str, int | None]:
 class CompiledProgram:
     """A linked program in one context; `render` draws any frame at any size without recompiling."""
 
-    def __init__(self, ctx: moderngl.Context, source: ProgramSource, program: moderngl.Program) -> None:
+    def __init__(self, ctx: moderngl.Context, source: ProgramSource, program: moderngl.Program,
+                 inputs: Bindings | None = None) -> None:
         self.ctx = ctx
         self.source = source
+        self.inputs = source.image_inputs if inputs is None else inputs
         self._program = program
         self._vbo = ctx.buffer(_TRIANGLE)
         self._vao = ctx.vertex_array(program, [(self._vbo, "2f", "hv_position")])
@@ -111,13 +139,21 @@ class CompiledProgram:
         except (moderngl.Error, struct.error, TypeError, ValueError):
             pass  # a user uniform that shares a host name but not its type keeps its default
 
-    def _bind_inputs(self, width: int, height: int, frame: FrameSpec) -> None:
+    def _bind_channels(self, buffers: Mapping[str, BoundTexture]) -> list[tuple[float, float, float]]:
+        """Bind iChannel0..3 (a drawn buffer from `buffers`, else a stand-in) with their samplers."""
         channel_resolutions = []
-        for index, kind in enumerate(self.source.channels):
-            bound = self._textures.for_channel(kind, index)
+        for index, binding in enumerate(self.inputs):
+            settings = effective_sampler(binding)
+            drawn = buffers.get(binding.buffer) if binding is not None and binding.kind == "buffer" else None
+            bound = drawn or self._textures.for_channel(binding.kind if binding else None, index, bool(settings.vflip))
             bound.texture.use(location=index)
+            self._textures.sampler(settings).use(location=index)
             self._set(f"iChannel{index}", index)
             channel_resolutions.append(bound.resolution)
+        return channel_resolutions
+
+    def _bind_inputs(self, width: int, height: int, frame: FrameSpec, buffers: Mapping[str, BoundTexture]) -> None:
+        channel_resolutions = self._bind_channels(buffers)
         self._textures.black().texture.use(location=BACKBUFFER_UNIT)
         self._set("backbuffer", BACKBUFFER_UNIT)
 
@@ -154,11 +190,17 @@ class CompiledProgram:
         for name, value in values.items():
             self._set(name, value)
 
-    def render_frame(self, frame: FrameSpec, width: int, height: int) -> RenderedFrame:
-        fbo = self._framebuffer(width, height)
+    def draw(self, fbo: moderngl.Framebuffer, frame: FrameSpec, width: int, height: int,
+             buffers: Mapping[str, BoundTexture]) -> None:
+        """Draw one frame into `fbo`, the Buffer A-D channels reading `buffers` (kind -> texture)."""
         fbo.use()
-        self._bind_inputs(width, height, frame)
+        self._bind_inputs(width, height, frame, buffers)
         self._vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def render_frame(self, frame: FrameSpec, width: int, height: int,
+                     buffers: Mapping[str, BoundTexture] | None = None) -> RenderedFrame:
+        fbo = self._framebuffer(width, height)
+        self.draw(fbo, frame, width, height, buffers or {})
         raw = np.frombuffer(fbo.read(components=3, dtype="f4"), dtype=np.float32).reshape(height, width, 3)
         raw = raw[::-1]  # GL's first row is the bottom one
         finite = np.isfinite(raw)
@@ -197,9 +239,14 @@ def link(ctx: moderngl.Context, wrapped: WrappedProgram, dialect: str) -> modern
         raise ProgramError(verdict, f"cannot compile: {exc}"[:MAX_REASON_CHARS]) from None
 
 
-def compile_program(ctx: moderngl.Context, source: ProgramSource) -> CompiledProgram:
-    """Wrap, compile and link `source`; raises ProgramError when it cannot be drawn."""
+def compile_program(ctx: moderngl.Context, source: ProgramSource):
+    """Wrap, compile and link `source` (a CompiledProgram, or a MultipassProgram for a program with Buffer
+    A-D passes); raises ProgramError when it cannot be drawn."""
     preflight(source)
+    if source.multipass:
+        from renderer.passes import compile_multipass  # passes builds on this module
+
+        return compile_multipass(ctx, source)
     wrapped = wrap(source)
     program = link(ctx, wrapped, source.dialect)
     return CompiledProgram(ctx, source, program)

@@ -10,6 +10,7 @@ import numpy as np
 from renderer.images import png_bytes
 from renderer.jobs import FrameSet, FrameSpec, RenderJob, RenderResult, Verdict
 from renderer.judge import judge
+from renderer.passes import MultipassProgram
 from renderer.program import CompiledProgram, ProgramError, compile_program
 
 _WARMUP_FRAME = FrameSpec(time=0.0)
@@ -31,13 +32,17 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
         compile_ms = (time.perf_counter() - started) * 1000.0
         frames, shares, render_ms = [], [], []
         for spec in job.frames:
+            if _out_of_time(program, job, spec, started, len(frames)):
+                break
             begin = time.perf_counter()
             rendered = program.render_frame(spec, job.width, job.height)
             render_ms.append(round((time.perf_counter() - begin) * 1000.0, 3))
             frames.append(rendered.pixels)
             shares.append(rendered.nonfinite_fraction)
         verdict, stats = judge(frames, shares)
-        extras = _draw_extras(program, job, started, render_ms) if verdict == Verdict.OK else {}
+        # A simulation's frames cannot be drawn out of order cheaply: its extras are left to their stages.
+        wanted = verdict == Verdict.OK and not job.program.multipass
+        extras = _draw_extras(program, job, started, render_ms) if wanted else {}
     finally:
         program.release()
     return RenderResult(
@@ -53,6 +58,16 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
         frames=frames if job.keep_frames else None,
         extras=extras,
     )
+
+
+def _out_of_time(program: CompiledProgram | MultipassProgram, job: RenderJob, spec: FrameSpec, started: float,
+                 drawn: int) -> bool:
+    """Whether to judge the frames drawn so far instead of simulating on to `spec`: only for a job that
+    allows it (`min_frames`, once that many are drawn) and when `spec` would take over half of the time left."""
+    if job.min_frames is None or drawn < job.min_frames or not isinstance(program, MultipassProgram):
+        return False
+    left_s = job.timeout_s - (time.perf_counter() - started)
+    return program.seconds_to_reach(spec, job.width, job.height) > 0.5 * left_s
 
 
 def _draw_extras(program: CompiledProgram, job: RenderJob, started: float,

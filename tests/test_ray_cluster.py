@@ -18,7 +18,7 @@ pytest.importorskip("ray")
 SAMPLES = Path(__file__).resolve().parent.parent / "harvester" / "samples"
 # ok, blank, compile_error and needs_input programs; no slow one, the executor tests time those out.
 PROGRAMS = ("st_plasma.frag", "st_truchet.frag", "gs_waves.frag", "bos_shapes.frag", "raw_rings.frag",
-            "bad_undeclared.frag", "blank_solid.frag", "st_keyboard.json")
+            "bad_undeclared.frag", "blank_solid.frag", "st_microphone.json")
 RENDER = ("--workers", "2")  # two one-CPU actors on two one-CPU nodes: one actor on each node
 VALIDATE = ("validate", "--size", "32", "--frames", "2", "--timeout", "60", *RENDER)
 EXPORT = ("export", "--images-per-program", "1", "--size", "32", *RENDER)

@@ -138,15 +138,16 @@ VOLUME = "void mainImage(out vec4 c, in vec2 f) { c = texture(iChannel2, vec3(f 
         (_job("float g(float x);\nvoid mainImage(out vec4 c, in vec2 f) { c = vec4(g(f.x)); }"), Verdict.LINK_ERROR, "`g'"),
         (_job("void mainImage(out vec4 c, in vec2 f) { c = vec4(0.3, 0.2, 0.1, 0.0); }"), Verdict.BLANK, "one colour"),
         (_job("void mainImage(out vec4 c, in vec2 f) { c = vec4(log(-1.0 - f.x)); }"), Verdict.BLANK, "NaN"),
-        (_job(ANIMATED, channels=("keyboard", None, None, None)), Verdict.NEEDS_INPUT, "keyboard"),
+        (_job(ANIMATED, channels=("keyboard", None, None, None)), Verdict.OK, ""),
         (_job(ANIMATED, channels=("texture", "webcam", None, "music")), Verdict.NEEDS_INPUT, "music, webcam"),
+        (_job(ANIMATED, channels=("mic", "musicstream", "video", None)), Verdict.NEEDS_INPUT, "mic, musicstream, video"),
         (_job(ANIMATED, buffers=2), Verdict.UNSUPPORTED, "Buffer A-D"),
         (_job("   \n\n"), Verdict.COMPILE_ERROR, "empty program"),
         (_job("\xff\xfe garbage \udc80", dialect="raw"), Verdict.UNSUPPORTED, ""),
         (_job("// " + "x" * 1_000_000 + "\n" + ANIMATED), Verdict.OK, ""),
         (_job("void main() { gl_FragColor = vec4(gl_FragCoord.xy / 32.0, 0.0, 1.0); }", dialect="raw"), Verdict.OK, ""),
     ],
-    ids=["ok", "cubemap", "volume", "directives", "compile", "link", "flat", "nan", "keyboard", "live-inputs",
+    ids=["ok", "cubemap", "volume", "directives", "compile", "link", "flat", "nan", "keyboard", "live-inputs", "live-streams",
          "buffers", "empty", "non-utf8", "one-megabyte", "raw"],
 )
 def test_every_verdict_render_job_decides(gl_context, job, verdict, reason_part):

@@ -125,11 +125,32 @@ def _program_from_file(path: Path, dialect: Optional[str]):
 
     if not path.is_file():
         raise HarvestError(f"{path} is not a file")
+    if path.suffix.lower() == ".json":
+        return _shadertoy_json_program(path)
     code = path.read_bytes().decode("utf-8", errors="replace")
     chosen = dialect or sniff_dialect(code)
     if chosen not in DIALECTS:
         raise HarvestError(f"unknown dialect {chosen!r}; choose one of: {', '.join(DIALECTS)}")
     return ProgramSource(dialect=chosen, image=code)
+
+
+def _shadertoy_json_program(path: Path):
+    """A Shadertoy record (API `{"Shader": ...}` or the site's export), every pass of it."""
+    import json
+
+    from corpus.render_source import fetched_program_source
+    from harvester.sources.base import RecordError
+    from harvester.sources.shadertoy_format import program_from_shader
+
+    try:
+        record = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        raise HarvestError(f"{path.name} is not valid JSON: {exc}") from None
+    shader = record.get("Shader", record) if isinstance(record, dict) else record
+    try:
+        return fetched_program_source(program_from_shader(shader))
+    except RecordError as exc:
+        raise HarvestError(f"{path.name}: {exc}") from None
 
 
 def _program_from_catalog(db: Path | None, program_id: int, dialect: Optional[str]):
@@ -163,11 +184,28 @@ def write_png_atomically(pixels, out: Path) -> None:
         raise
 
 
+MAX_FRAME = 1_000_000
+
+
+def _start_time(time_s: float | None, frame: int | None) -> float:
+    """The first frame's time from --time or --frame (frame N is at N/60 s, so its iFrame is N)."""
+    from renderer.passes import FRAME_RATE
+
+    if time_s is not None and frame is not None:
+        raise HarvestError("give --time or --frame, not both")
+    if frame is not None:
+        if not 0 <= frame <= MAX_FRAME:
+            raise HarvestError(f"--frame must be between 0 and {MAX_FRAME}")
+        return frame / FRAME_RATE
+    return time_s or 0.0
+
+
 def render(
     program_id: Optional[int] = typer.Argument(None, metavar="[ID]", help="Catalog id of the program to draw."),
     file: Optional[Path] = typer.Option(None, "--file", help="Draw the program in this file instead of a catalog one."),
     dialect: Optional[str] = typer.Option(None, "--dialect", help="shadertoy, glslsandbox, bookofshaders, twigl or raw (default: sniffed)."),
-    time_s: float = typer.Option(0.0, "--time", help="Time of the first frame, in seconds."),
+    time_s: Optional[float] = typer.Option(None, "--time", help="Time of the first frame, in seconds (default 0)."),
+    frame: Optional[int] = typer.Option(None, "--frame", help="Frame number of the first frame (iFrame; iTime = N/60). A multi-pass program is simulated from frame 0 up to it."),
     mouse: Optional[str] = typer.Option(None, "--mouse", help="iMouse as X,Y,Z,W in pixels (default 0,0,0,0)."),
     size: str = typer.Option("512x288", "--size", help="WIDTHxHEIGHT in pixels."),
     frames: int = typer.Option(1, "--frames", help="Frames to draw; several make a grid."),
@@ -195,7 +233,7 @@ def render(
     if timeout <= 0:
         raise HarvestError("--timeout must be positive")
     width, height = _parse_size(size)
-    specs = first_load_frames(frames, start=time_s, interval=interval)
+    specs = first_load_frames(frames, start=_start_time(time_s, frame), interval=interval)
     if mouse is not None:
         position = _parse_mouse(mouse)
         specs = tuple(replace(spec, mouse=position) for spec in specs)
@@ -209,6 +247,8 @@ def render(
         raise HarvestError(f"{result.verdict}: {result.reason}")  # a compile error's reason names its line
     write_png_atomically(grid(result.frames or []), out)
     timing = ", ".join(f"{ms:.0f}" for ms in result.render_ms)
+    if source.multipass:
+        timing += f" (simulated from frame 0 to {specs[-1].frame})"
     console.print(f"wrote {out} ({width}x{height}, {frames} frame(s); compile {result.compile_ms:.0f} ms, render {timing} ms)")
     if result.verdict == Verdict.BLANK:
         err_console.print(f"warning: blank: {result.reason}")

@@ -28,6 +28,8 @@ BUFFER_KINDS = ("buffer_a", "buffer_b", "buffer_c", "buffer_d")
 # Shadertoy's output ids of Buffer A–D: what a pass reading a buffer binds (its src is buffer00..03.png).
 _BUFFER_OUTPUT_IDS = dict(zip((257, 258, 259, 260), BUFFER_KINDS))
 _UNSLOTTED_BUFFER = "buffer"
+_FILTERS = ("nearest", "linear", "mipmap")
+_WRAPS = ("clamp", "repeat")
 
 
 def view_url(shader_id: str, base_url: str = DEFAULT_BASE_URL) -> str:
@@ -66,7 +68,16 @@ def _channel_input(raw: object) -> ChannelInput | None:
         match = _BUFFER_SRC.search(src)
         if match:
             src = BUFFER_KINDS[int(match.group(1))]
-    return ChannelInput(channel=channel, ctype=ctype, src=src[:500])
+    sampler = raw.get("sampler") if isinstance(raw.get("sampler"), dict) else {}
+    filter_ = _text(sampler.get("filter")).strip().lower()
+    wrap = _text(sampler.get("wrap")).strip().lower()
+    vflip = _text(sampler.get("vflip")).strip().lower()
+    return ChannelInput(
+        channel=channel, ctype=ctype, src=src[:500],
+        filter=filter_ if filter_ in _FILTERS else "",
+        wrap=wrap if wrap in _WRAPS else "",
+        vflip={"true": True, "false": False}.get(vflip),
+    )
 
 
 def _inputs(raw: object) -> list[ChannelInput]:

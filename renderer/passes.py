@@ -1,0 +1,173 @@
+"""Multi-pass Shadertoy programs: Buffer A-D feeding each other and the Image pass, frame after frame.
+
+Such a program is a simulation: frame n is only defined after frames 0..n-1, with iFrame = n,
+iTime = n / 60 and iTimeDelta = 1 / 60 (a FrameSpec's own `time` is ignored). Each buffer is its own
+program (with the Common code) drawing into canvas-sized RGBA32F targets, two per buffer (ping-pong),
+zero at frame 0. Per frame the buffers are drawn in Shadertoy's order, A to D, then the Image pass; a
+pass reading a buffer sees it as of that moment: its own and later buffers as of the previous frame,
+earlier ones as of this frame. The Image pass is only drawn for the frames asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import moderngl
+
+from renderer.dialects import wrap, wrap_shadertoy
+from renderer.jobs import BUFFER_KINDS, Bindings, BufferPass, FrameSpec, ProgramSource, Verdict
+from renderer.program import CompiledProgram, ProgramError, RenderedFrame, link, pass_title
+from renderer.textures import BoundTexture, effective_sampler
+
+FRAME_RATE = 60.0
+# Frames validation judges (see README "Multi-pass programs"): the first frame, then three more within
+# the first second, so a simulation that only comes alive after a few frames is still seen; more frames
+# (--frames > 4) go on a second apart.
+CHECKPOINT_FRAMES = (0, 9, 29, 59)
+
+
+def checkpoint_frames(count: int) -> tuple[FrameSpec, ...]:
+    """`count` frames of a simulation to judge, in order, as the website shows them on load (mouse untouched)."""
+    numbers = list(CHECKPOINT_FRAMES[:count])
+    while len(numbers) < count:
+        numbers.append(numbers[-1] + int(FRAME_RATE))
+    return tuple(simulation_frame(n) for n in numbers)
+
+
+def simulation_frame(number: int, mouse: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)) -> FrameSpec:
+    return FrameSpec(time=number / FRAME_RATE, mouse=mouse, frame=number)
+
+
+def _compile_buffer(ctx: moderngl.Context, source: ProgramSource, buffer: BufferPass) -> CompiledProgram:
+    channels = tuple(b.kind if b else None for b in buffer.inputs)
+    pass_source = replace(source, image=buffer.code, channels=channels, inputs=buffer.inputs, buffers=())
+    try:
+        program = link(ctx, wrap_shadertoy(pass_source, keep_alpha=True), source.dialect)
+    except ProgramError as exc:
+        # The line number is the buffer's own, not the image's: it goes into the reason only.
+        raise ProgramError(exc.verdict, f"{pass_title(buffer.kind)}: {exc.reason}") from None
+    return CompiledProgram(ctx, pass_source, program, inputs=buffer.inputs)
+
+
+def _mipmapped(source: ProgramSource) -> frozenset[str]:
+    """Buffers some pass reads through a mipmap filter: their mipmaps are rebuilt after each draw."""
+    readers: list[Bindings] = [source.image_inputs] + [p.inputs for p in source.buffers]
+    return frozenset(b.buffer for inputs in readers for b in inputs
+                     if b is not None and b.kind == "buffer" and effective_sampler(b).filter == "mipmap")
+
+
+def compile_multipass(ctx: moderngl.Context, source: ProgramSource) -> MultipassProgram:
+    """Compile every pass; the caller has run `preflight` (empty passes, missing buffers)."""
+    ordered = sorted(source.buffers, key=lambda p: BUFFER_KINDS.index(p.kind))
+    compiled: list[CompiledProgram] = []
+    try:
+        for buffer in ordered:
+            compiled.append(_compile_buffer(ctx, source, buffer))
+        image = CompiledProgram(ctx, source, link(ctx, wrap(source), source.dialect))
+    except BaseException:
+        for program in compiled:
+            program.release()
+        raise
+    targets = [_BufferTarget(p.kind, program, p.kind in _mipmapped(source)) for p, program in zip(ordered, compiled)]
+    return MultipassProgram(ctx, source, targets, image)
+
+
+@dataclass
+class _BufferTarget:
+    """One buffer pass and its two float textures: `latest` holds the last frame drawn, the other is written next."""
+
+    kind: str
+    program: CompiledProgram
+    mipmaps: bool
+    textures: list[moderngl.Texture] = field(default_factory=list)
+    framebuffers: list[moderngl.Framebuffer] = field(default_factory=list)
+    latest: int = 0
+
+    def allocate(self, ctx: moderngl.Context, width: int, height: int) -> None:
+        self.release_targets()
+        for _ in range(2):
+            texture = ctx.texture((width, height), 4, dtype="f4")
+            framebuffer = ctx.framebuffer(color_attachments=[texture])
+            framebuffer.clear(0.0, 0.0, 0.0, 0.0)
+            self.textures.append(texture)
+            self.framebuffers.append(framebuffer)
+        self.latest = 0
+        if self.mipmaps:
+            self.textures[0].build_mipmaps()
+
+    def bound(self) -> BoundTexture:
+        texture = self.textures[self.latest]
+        return BoundTexture(texture, (float(texture.width), float(texture.height), 1.0))
+
+    def release_targets(self) -> None:
+        for framebuffer, texture in zip(self.framebuffers, self.textures):
+            framebuffer.release()
+            texture.release()
+        self.framebuffers, self.textures = [], []
+
+
+class MultipassProgram:
+    """A compiled multi-pass program; `render_frame` simulates up to the frame asked for and draws its image.
+
+    Frames asked for in increasing order cost one simulation in all; an earlier frame or another size
+    starts again from frame 0.
+    """
+
+    def __init__(self, ctx: moderngl.Context, source: ProgramSource, targets: list[_BufferTarget],
+                 image: CompiledProgram) -> None:
+        self.ctx = ctx
+        self.source = source
+        self._targets = targets
+        self._image = image
+        self._size: tuple[int, int] | None = None
+        self._next_frame = 0
+        self._step_seconds: list[float] = []
+
+    def _restart(self, width: int, height: int) -> None:
+        for target in self._targets:
+            target.allocate(self.ctx, width, height)
+        self._size = (width, height)
+        self._next_frame = 0
+        self._step_seconds = []
+
+    def _buffers(self) -> dict[str, BoundTexture]:
+        return {target.kind: target.bound() for target in self._targets}
+
+    def _step(self, frame: FrameSpec, width: int, height: int) -> None:
+        """Draw every buffer once, in order: each sees the buffers before it as of this frame."""
+        begin = time.perf_counter()
+        for target in self._targets:
+            written = 1 - target.latest
+            target.program.draw(target.framebuffers[written], frame, width, height, self._buffers())
+            target.latest = written
+            if target.mipmaps:
+                target.textures[written].build_mipmaps()
+        self.ctx.finish()  # so the step's time is the drawing's, not the queueing's
+        self._step_seconds.append(time.perf_counter() - begin)
+        self._next_frame = frame.frame + 1
+
+    def seconds_to_reach(self, frame: FrameSpec, width: int, height: int) -> float:
+        """What simulating up to `frame` is expected to take from here, at the pace so far (0: no pace yet)."""
+        if not self._step_seconds or self._size != (width, height):
+            return 0.0
+        steps = frame.frame + 1 - (self._next_frame if frame.frame >= self._next_frame else 0)
+        return steps * sum(self._step_seconds) / len(self._step_seconds)
+
+    def render_frame(self, frame: FrameSpec, width: int, height: int) -> RenderedFrame:
+        target = max(0, int(frame.frame))
+        if self._size != (width, height) or target < self._next_frame:
+            self._restart(width, height)
+        while self._next_frame <= target:
+            self._step(simulation_frame(self._next_frame, frame.mouse), width, height)
+        return self._image.render_frame(simulation_frame(target, frame.mouse), width, height, self._buffers())
+
+    def render(self, frame: FrameSpec, width: int, height: int):
+        """HxWx3 uint8, top row first."""
+        return self.render_frame(frame, width, height).pixels
+
+    def release(self) -> None:
+        for target in self._targets:
+            target.release_targets()
+            target.program.release()
+        self._image.release()
