@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import moderngl
 
 from renderer.dialects import wrap, wrap_shadertoy
-from renderer.jobs import BUFFER_KINDS, Bindings, BufferPass, FrameSpec, ProgramSource, Verdict
+from renderer.jobs import BUFFER_KINDS, Bindings, BufferPass, FrameSpec, ProgramSource
 from renderer.program import CompiledProgram, ProgramError, RenderedFrame, link, pass_title
 from renderer.textures import BoundTexture, effective_sampler
 

@@ -7,6 +7,7 @@ import struct
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import moderngl
 import numpy as np
@@ -15,6 +16,9 @@ from renderer import twigl
 from renderer.dialects import COMMON_SOURCE, IMAGE_SOURCE, WrappedProgram, locate, wrap
 from renderer.jobs import BUFFER_KINDS, PASS_TITLES, SUBSTITUTABLE_CHANNELS, Bindings, FrameSpec, ProgramSource, Verdict
 from renderer.textures import BACKBUFFER_UNIT, BoundTexture, ChannelTextures, effective_sampler
+
+if TYPE_CHECKING:
+    from renderer.passes import MultipassProgram
 
 TIME_DELTA = 1.0 / 60.0
 FRAME_RATE = 60.0
@@ -239,7 +243,7 @@ def link(ctx: moderngl.Context, wrapped: WrappedProgram, dialect: str) -> modern
         raise ProgramError(verdict, f"cannot compile: {exc}"[:MAX_REASON_CHARS]) from None
 
 
-def compile_program(ctx: moderngl.Context, source: ProgramSource):
+def compile_program(ctx: moderngl.Context, source: ProgramSource) -> CompiledProgram | MultipassProgram:
     """Wrap, compile and link `source` (a CompiledProgram, or a MultipassProgram for a program with Buffer
     A-D passes); raises ProgramError when it cannot be drawn."""
     preflight(source)

@@ -22,6 +22,7 @@ from renderer.jobs import BufferPass, ChannelBinding, ChannelSampler, FrameSpec,
 from renderer.passes import checkpoint_frames
 from renderer.program import compile_program
 from renderer.worker import render_job
+from tests.slow_programs import ENDLESS_FRAME
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 16
@@ -205,6 +206,15 @@ def test_validate_simulates_multipass_programs(catalog):
     assert rows[good].verdict == "ok" and rows[good].frames == 4 and len(rows[good].frame_means) == 4
     assert rows[missing].verdict == "unsupported" and "Buffer D" in rows[missing].reason
     assert rows[keyboard].verdict == "blank"  # a real verdict (it reads nothing but black), not needs_input
+
+
+def test_a_simulation_past_the_timeout_is_a_timeout(catalog):
+    endless = _add(catalog, "endless", [_buffer_input("buffer_a")], [FetchedPass("buffer_a", ENDLESS_FRAME)])
+    with LocalExecutor(workers=1) as pool:
+        validate(catalog, pool, ValidateOptions(size=96, frames=4, timeout_s=3))
+    with catalog.session() as session:
+        row = session.exec(select(Validation).where(Validation.program_id == endless)).one()
+    assert row.verdict == "timeout"
 
 
 def _shadertoy_json(path: Path) -> None:
