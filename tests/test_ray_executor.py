@@ -74,7 +74,7 @@ def test_same_programs_get_identical_results_on_both_executors(ray_pool):
     for key, name in enumerate(SAMPLE_FILES, start=1):
         code = (SAMPLES / name).read_text()
         programs[key] = ProgramSource(sniff_dialect(code), code)
-    programs[20] = ProgramSource("shadertoy", GOOD.format(k=2), channels=("keyboard", None, None, None))
+    programs[20] = ProgramSource("shadertoy", GOOD.format(k=2), channels=("mic", None, None, None))
     programs[21] = ProgramSource("shadertoy", GOOD.format(k=3), buffer_passes=1)
     jobs = [_job(key, program) for key, program in programs.items()]
 

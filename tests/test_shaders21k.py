@@ -52,7 +52,8 @@ def _check_release_rows(catalog) -> None:
     assert (stripes.dialect, stripes.title, stripes.author) == ("shadertoy", "Fixture stripes", "harvest tests")
     assert stripes.url == "https://www.shadertoy.com/view/hv21kA" and stripes.license == "CC-BY-NC-SA-3.0"
     textured = passes_of(catalog, rows[("shadertoy", "Wt21kB")].id)
-    assert textured[0].inputs == [{"channel": 0, "ctype": "texture", "src": "/media/a/fixture-noise.png"}]
+    assert textured[0].inputs == [{"channel": 0, "ctype": "texture", "src": "/media/a/fixture-noise.png",
+                                   "filter": "mipmap", "wrap": "repeat", "vflip": True}]  # the record's sampler
     for name, mode in TWIGL_MODES.items():
         program = rows[("twigl", name)]
         assert (program.dialect, program.url, program.title) == ("twigl", "", name)
