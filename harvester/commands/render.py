@@ -91,7 +91,7 @@ def validate(
         return
     console.print(_verdict_table(dict(report.counts), f"verdicts of this run ({counted(report.done, 'program')})"))
     console.print(f"{report.done} of {counted(report.selected, 'program')} in {report.seconds:.1f} s ({report.rate:.2f} programs/s)"
-                  + (f"; {report.scored} ok programs scored on the way" if report.scored else ""))
+                  + (f"; {counted(report.scored, 'ok program')} scored on the way" if report.scored else ""))
     if report.interrupted:
         err_console.print("interrupted: the verdicts above are saved; run `harvest validate` again to resume")
         raise typer.Exit(130)
