@@ -166,7 +166,7 @@ def test_a_simulation_is_judged_at_its_checkpoints(gl_context):
     shaded = "void mainImage(out vec4 c, in vec2 f) { c = vec4(texelFetch(iChannel0, ivec2(f), 0).x / 255.0, f / 16.0, 1.0); }"
     program = replace(_counters(), image=shaded)
     result = render_job(gl_context, RenderJob(key=3, program=program, frames=frames, width=SIZE, height=SIZE,
-                                              keep_frames=True, min_frames=1))
+                                              timeout_s=300, keep_frames=True, min_frames=1))  # all checkpoints fit
     assert result.verdict == Verdict.OK and result.animated
     assert [int(f[-1, 0, 0]) for f in result.frames] == [1, 10, 30, 60]
 
