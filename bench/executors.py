@@ -119,7 +119,7 @@ def timed_run(kind: str, folder: Path, records: list[dict], args: argparse.Names
 
     folder.mkdir()
     catalog = build_catalog(folder, records)
-    options = ValidateOptions(size=args.size, frames=args.frames, timeout_s=args.timeout)
+    options = ValidateOptions(size=args.size, frames=args.frames, timeout_s=args.timeout, score=False, signatures=False)
     cache = folder / "mesa-cache"  # fresh and empty: both executors compile every program cold
     try:
         started = time.perf_counter()

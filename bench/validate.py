@@ -121,7 +121,8 @@ def main() -> int:
     from corpus.validation import ValidateOptions
 
     records = single_pass_without_inputs(args.programs)
-    options = ValidateOptions(size=args.size, frames=args.frames, timeout_s=args.timeout)
+    # Verdict frames only (`--no-score`), so these figures measure judging; bench/scale.py measures the whole.
+    options = ValidateOptions(size=args.size, frames=args.frames, timeout_s=args.timeout, score=False, signatures=False)
     print(f"{len(records)} single-pass programs without inputs, --size {args.size} --frames {args.frames}, "
           f"executor {args.executor}")
     print(f"load before: {load()}")
@@ -136,7 +137,7 @@ def main() -> int:
             print(f"cold cache, {workers} worker(s): {report.done} programs in {seconds:.1f} s = "
                   f"{rates[f'cold{workers}']:.2f} programs/s   ({load()})")
             if workers == 2:
-                warm_options = ValidateOptions(size=args.size, frames=args.frames, timeout_s=args.timeout, revalidate=True)
+                warm_options = replace(options, revalidate=True)
                 seconds, warm = timed_validate(catalog, args.executor, 2, warm_options)
                 rates["warm"] = warm.done / seconds
                 print(f"warm cache rerun, 2 workers: {warm.done} programs in {seconds:.1f} s = {rates['warm']:.2f} programs/s"
