@@ -59,7 +59,25 @@ RayCpusOption = Annotated[float, typer.Option("--ray-cpus-per-actor", help="CPUs
 RayGpusOption = Annotated[float, typer.Option("--ray-gpus-per-actor", help="GPUs Ray reserves for each render actor.")]
 
 
-def executor_spec(kind: str, workers: int | None, ray_address: str | None, cpus: float, gpus: float):
+RenderDeviceOption = Annotated[
+    str,
+    typer.Option("--render-device", help="EGL device(s) local workers render on: auto (EGL's default), cpu (the "
+                 "llvmpipe/softpipe device), N, or N,M,... (workers take turns over them)."),
+]
+
+
+def render_devices(choice: str, kind: str = "local") -> tuple[int, ...]:
+    """The EGL device indices `--render-device` names; a device that does not exist is one clear line."""
+    from harvester.errors import HarvestError
+    from renderer.devices import AUTO, resolve_render_devices
+
+    if kind == "ray" and choice.strip().lower() != AUTO:
+        raise HarvestError("--render-device needs --executor local (Ray places its actors on devices itself)")
+    return resolve_render_devices(choice)
+
+
+def executor_spec(kind: str, workers: int | None, ray_address: str | None, cpus: float, gpus: float,
+                  render_device: str = "auto"):
     """The ExecutorSpec for these CLI options; a bad combination is one clear line."""
     from harvester.errors import HarvestError
     from renderer.executor_spec import EXECUTOR_KINDS, ExecutorSpec
@@ -71,4 +89,5 @@ def executor_spec(kind: str, workers: int | None, ray_address: str | None, cpus:
     if kind != "ray" and ray_address is not None:
         raise HarvestError("--ray-address needs --executor ray")
     return ExecutorSpec(kind=kind, workers=workers, ray_address=ray_address,
-                        ray_cpus_per_actor=cpus, ray_gpus_per_actor=gpus)
+                        ray_cpus_per_actor=cpus, ray_gpus_per_actor=gpus,
+                        render_devices=render_devices(render_device, kind))

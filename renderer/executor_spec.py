@@ -23,6 +23,7 @@ class ExecutorSpec:
     ray_address: str | None = None  # None: a private Ray for the command; "auto": the cluster this node is in
     ray_cpus_per_actor: float = 1.0
     ray_gpus_per_actor: float = 0.0
+    render_devices: tuple[int, ...] = ()  # EGL device indices local workers share; (): EGL's default
 
     def build(self, shader_cache_dir: Path | None = None) -> Executor:
         if shader_cache_dir is not None:
@@ -36,6 +37,9 @@ class ExecutorSpec:
                 num_cpus_per_actor=self.ray_cpus_per_actor,
                 num_gpus_per_actor=self.ray_gpus_per_actor,
             )
+        if self.render_devices:
+            return make_executor(self.kind, workers=self.workers, shader_cache_dir=shader_cache_dir,
+                                 device_indices=self.render_devices)
         return make_executor(self.kind, workers=self.workers, shader_cache_dir=shader_cache_dir)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -121,6 +122,7 @@ class _Worker:
 
     def __init__(self, mp: multiprocessing.context.BaseContext, settings: WorkerSettings) -> None:
         parent_conn, child_conn = mp.Pipe(duplex=True)
+        self.settings = settings
         self.process = mp.Process(target=_worker_main, args=(child_conn, settings), daemon=True, name="harvest-render")
         self.process.start()
         child_conn.close()
@@ -161,12 +163,15 @@ class LocalExecutor(PooledExecutor):
         *,
         threads_per_worker: int = 1,
         device_index: int | None = None,
+        device_indices: tuple[int, ...] = (),
         memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
         fast_compile: bool = True,
     ) -> None:
         if workers < 1:
             raise RenderError("--workers must be at least 1")
         self.workers = workers
+        # Workers share these devices round-robin; () leaves every worker on `device_index`.
+        self.device_indices = tuple(device_indices)
         self.settings = WorkerSettings(
             threads=threads_per_worker,
             shader_cache_dir=str(shader_cache_dir) if shader_cache_dir else None,
@@ -189,7 +194,15 @@ class LocalExecutor(PooledExecutor):
 
     def _fill_pool(self) -> None:
         while len(self._pool) < self.workers:
-            self._pool.append(_Worker(self._mp, self.settings))
+            self._pool.append(_Worker(self._mp, self._next_worker_settings()))
+
+    def _next_worker_settings(self) -> WorkerSettings:
+        """Settings for a new worker: on the device fewest live workers use, so a respawn keeps the spread."""
+        if not self.device_indices:
+            return self.settings
+        in_use = collections.Counter(worker.settings.device_index for worker in self._pool)
+        device = min(self.device_indices, key=lambda index: in_use[index])
+        return dataclasses.replace(self.settings, device_index=device)
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
@@ -261,6 +274,10 @@ class LocalExecutor(PooledExecutor):
         worker.job = None
         worker.deadline = float("inf")
         return payload
+
+    def worker_devices(self) -> list[int | None]:
+        """The EGL device index of each current worker (for diagnostics and tests)."""
+        return [w.settings.device_index for w in self._pool]
 
     def worker_pids(self) -> list[int]:
         """Process ids of the current workers (for diagnostics and tests)."""

@@ -16,6 +16,7 @@ from harvester.cli_common import (
     RayAddressOption,
     RayCpusOption,
     RayGpusOption,
+    RenderDeviceOption,
     WorkersOption,
     console,
     err_console,
@@ -70,11 +71,12 @@ def score(
     ray_address: RayAddressOption = None,
     ray_cpus_per_actor: RayCpusOption = 1.0,
     ray_gpus_per_actor: RayGpusOption = 0.0,
+    render_device: RenderDeviceOption = "auto",
     rescore: bool = typer.Option(False, "--rescore", help="Score every ok program again, not only unscored ones."),
 ) -> None:
     """Render ok programs at several times and mouse positions and store diversity, colorfulness and fill."""
     catalog = open_db(db, writer=True)
-    summary = _score_with_progress(catalog, None, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), rescore)
+    summary = _score_with_progress(catalog, None, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), rescore)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
     if summary.scored == 0 and not summary.failed:
@@ -91,11 +93,12 @@ def dedup(
     ray_address: RayAddressOption = None,
     ray_cpus_per_actor: RayCpusOption = 1.0,
     ray_gpus_per_actor: RayGpusOption = 0.0,
+    render_device: RenderDeviceOption = "auto",
     images: bool = typer.Option(True, "--images/--no-images", help="Also compare rendered frames (perceptual hashes)."),
 ) -> None:
     """Mark near duplicates (code MinHash, frame hashes); each cluster keeps its most liked, then oldest program."""
     catalog = open_db(db, writer=True)
-    _run_dedup(catalog, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor), images)
+    _run_dedup(catalog, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), images)
 
 
 def _run_dedup(catalog, executor, images: bool = True) -> None:
@@ -141,6 +144,7 @@ def export(
     ray_address: RayAddressOption = None,
     ray_cpus_per_actor: RayCpusOption = 1.0,
     ray_gpus_per_actor: RayGpusOption = 0.0,
+    render_device: RenderDeviceOption = "auto",
 ) -> None:
     """Write a licence-aware dataset: WebDataset shards, manifest.jsonl, ATTRIBUTION.md and export.json."""
     from corpus.export import ExportOptions, export_catalog
@@ -150,7 +154,7 @@ def export(
         licenses=tuple(x for x in license.split(",") if x.strip()) if license is not None else None,
         commercial_safe=commercial_safe, source=source, format=format, shard_size=shard_size,
         images_per_program=images_per_program, image_size=size, limit=limit, seed=seed, overwrite=overwrite,
-        keep_duplicates=keep_duplicates, executor=executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor),
+        keep_duplicates=keep_duplicates, executor=executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device),
     )
     catalog = open_db(db, writer=True)
     options = replace(options, shader_cache_dir=_cache(catalog))

@@ -18,11 +18,13 @@ from harvester.cli_common import (
     RayAddressOption,
     RayCpusOption,
     RayGpusOption,
+    RenderDeviceOption,
     WorkersOption,
     console,
     err_console,
     executor_spec,
     open_db,
+    render_devices,
 )
 from harvester.errors import HarvestError
 from harvester.progress import ProgressView
@@ -42,6 +44,16 @@ def _verdict_table(counts: dict[str, int], title: str) -> Table:
     return table
 
 
+def _print_render_devices(spec) -> None:
+    """Say once which GL renderer draws, so llvmpipe standing in for a GPU is plain to see."""
+    from renderer.devices import describe_render_devices
+
+    if spec.kind != "local":
+        return  # Ray's actors pick their devices on their own nodes
+    for line in describe_render_devices(spec.render_devices):
+        err_console.print(f"rendering on: {line}", highlight=False, markup=False)
+
+
 def validate(
     db: DbOption = None,
     workers: WorkersOption = None,
@@ -55,6 +67,7 @@ def validate(
     ray_address: RayAddressOption = None,
     ray_cpus_per_actor: RayCpusOption = 1.0,
     ray_gpus_per_actor: RayGpusOption = 0.0,
+    render_device: RenderDeviceOption = "auto",
     seed: int = typer.Option(0, "--seed", help="Run seed mixed into every program's frame times and mouse."),
     score: bool = typer.Option(True, "--score/--no-score", help="Also draw the scoring and near-duplicate frames of ok programs in the same compile, and store their scores and signatures."),
 ) -> None:
@@ -70,7 +83,8 @@ def validate(
         raise HarvestError("--timeout must be positive")
     if limit is not None and limit < 0:
         raise HarvestError("--limit must not be negative")
-    spec = executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor)
+    spec = executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device)
+    _print_render_devices(spec)
     options = ValidateOptions(
         size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed,
         score=score, signatures=score,
@@ -213,6 +227,7 @@ def render(
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds the program may take in all."),
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
     db: DbOption = None,
+    render_device: RenderDeviceOption = "auto",
 ) -> None:
     """Draw one program to a PNG, as the website shows it when it first loads (mouse untouched)."""
     from dataclasses import replace
@@ -241,7 +256,9 @@ def render(
     job = RenderJob(key=0, program=source, frames=specs, width=width, height=height, timeout_s=timeout, keep_frames=True)
     # No memory cap here: a large --size needs big framebuffers, and the user is watching. Large
     # frames make drawing, not compiling, the cost: keep LLVM's optimisations.
-    with LocalExecutor(workers=1, threads_per_worker=default_workers(), memory_limit_mb=None, fast_compile=False) as pool:
+    devices = render_devices(render_device)
+    with LocalExecutor(workers=1, threads_per_worker=default_workers(), memory_limit_mb=None, fast_compile=False,
+                       device_indices=devices) as pool:
         result = next(iter(pool.run([job])))
     if result.verdict not in (Verdict.OK, Verdict.BLANK):
         raise HarvestError(f"{result.verdict}: {result.reason}")  # a compile error's reason names its line
