@@ -6,6 +6,7 @@ A job in, a result out: the renderer never sees the catalog. Everything here mus
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -29,6 +30,8 @@ DIALECTS: tuple[str, ...] = ("shadertoy", "glslsandbox", "bookofshaders", "twigl
 # keyboard with no key down. Any other kind needs a live input.
 SUBSTITUTABLE_CHANNELS: frozenset[str] = frozenset({"texture", "cubemap", "volume", "buffer", "keyboard"})
 BUFFER_KINDS: tuple[str, ...] = ("buffer_a", "buffer_b", "buffer_c", "buffer_d")
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL)
+_BACKBUFFER_UNIFORM = re.compile(r"\buniform\s+(?:(?:lowp|mediump|highp)\s+)?sampler2D\s+[\w\s,]*\bbackbuffer\b")
 PASS_TITLES: dict[str, str] = {"image": "Image", "buffer_a": "Buffer A", "buffer_b": "Buffer B",
                                "buffer_c": "Buffer C", "buffer_d": "Buffer D"}
 
@@ -95,9 +98,15 @@ class ProgramSource:
         return (bindings[0], bindings[1], bindings[2], bindings[3])
 
     @property
+    def reads_backbuffer(self) -> bool:
+        """A GLSL Sandbox program that declares `backbuffer`: it reads its own previous frame."""
+        return self.dialect == "glslsandbox" and bool(_BACKBUFFER_UNIFORM.search(_COMMENTS.sub(" ", self.image)))
+
+    @property
     def multipass(self) -> bool:
-        """Drawn as a simulation (frame n after frames 0..n-1): it has Buffer A-D passes."""
-        return bool(self.buffers) or self.buffer_passes > 0
+        """Drawn as a simulation (frame n after frames 0..n-1): it has Buffer A-D passes, or it reads
+        `backbuffer` (renderer/passes.py draws both)."""
+        return bool(self.buffers) or self.buffer_passes > 0 or self.reads_backbuffer
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ program (with the Common code) drawing into canvas-sized RGBA32F targets, two pe
 zero at frame 0. Per frame the buffers are drawn in Shadertoy's order, A to D, then the Image pass; a
 pass reading a buffer sees it as of that moment: its own and later buffers as of the previous frame,
 earlier ones as of this frame. The Image pass is only drawn for the frames asked for.
+
+A GLSL Sandbox program that declares `backbuffer` is the same kind of simulation with one pass, itself:
+frame n reads frame n-1's output in `backbuffer` (zero at frame 0), kept as the website keeps it, in
+canvas-sized 8-bit RGBA textures sampled nearest and clamped (so a fading trail stops where it does there).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import moderngl
 
 from renderer.dialects import wrap, wrap_shadertoy
 from renderer.jobs import BUFFER_KINDS, Bindings, BufferPass, FrameSpec, ProgramSource
-from renderer.program import CompiledProgram, ProgramError, RenderedFrame, link, pass_title
+from renderer.program import BACKBUFFER, CompiledProgram, ProgramError, RenderedFrame, link, pass_title
 from renderer.textures import BoundTexture, effective_sampler
 
 FRAME_RATE = 60.0
@@ -57,6 +61,13 @@ def _mipmapped(source: ProgramSource) -> frozenset[str]:
                      if b is not None and b.kind == "buffer" and effective_sampler(b).filter == "mipmap")
 
 
+def compile_simulation(ctx: moderngl.Context, source: ProgramSource) -> MultipassProgram:
+    """A program with Buffer A-D passes, or else one that reads `backbuffer`, compiled to be simulated."""
+    if source.buffers or not source.reads_backbuffer:
+        return compile_multipass(ctx, source)
+    return FeedbackProgram(ctx, source, CompiledProgram(ctx, source, link(ctx, wrap(source), source.dialect)))
+
+
 def compile_multipass(ctx: moderngl.Context, source: ProgramSource) -> MultipassProgram:
     """Compile every pass; the caller has run `preflight` (empty passes, missing buffers)."""
     ordered = sorted(source.buffers, key=lambda p: BUFFER_KINDS.index(p.kind))
@@ -75,11 +86,15 @@ def compile_multipass(ctx: moderngl.Context, source: ProgramSource) -> Multipass
 
 @dataclass
 class _BufferTarget:
-    """One buffer pass and its two float textures: `latest` holds the last frame drawn, the other is written next."""
+    """One buffer pass and its two textures (float unless `dtype` says): `latest` holds the last frame drawn,
+    the other is written next. `nearest` samples them nearest and clamped, for a `backbuffer` (no sampler
+    object is bound on its unit; Buffer A-D are read through their channel's sampler instead)."""
 
     kind: str
     program: CompiledProgram
     mipmaps: bool
+    dtype: str = "f4"
+    nearest: bool = False
     textures: list[moderngl.Texture] = field(default_factory=list)
     framebuffers: list[moderngl.Framebuffer] = field(default_factory=list)
     latest: int = 0
@@ -87,7 +102,10 @@ class _BufferTarget:
     def allocate(self, ctx: moderngl.Context, width: int, height: int) -> None:
         self.release_targets()
         for _ in range(2):
-            texture = ctx.texture((width, height), 4, dtype="f4")
+            texture = ctx.texture((width, height), 4, dtype=self.dtype)
+            if self.nearest:
+                texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+                texture.repeat_x = texture.repeat_y = False
             framebuffer = ctx.framebuffer(color_attachments=[texture])
             framebuffer.clear(0.0, 0.0, 0.0, 0.0)
             self.textures.append(texture)
@@ -96,8 +114,9 @@ class _BufferTarget:
         if self.mipmaps:
             self.textures[0].build_mipmaps()
 
-    def bound(self) -> BoundTexture:
-        texture = self.textures[self.latest]
+    def bound(self, previous: bool = False) -> BoundTexture:
+        """The last frame drawn, or (`previous`) the one before it."""
+        texture = self.textures[1 - self.latest if previous else self.latest]
         return BoundTexture(texture, (float(texture.width), float(texture.height), 1.0))
 
     def release_targets(self) -> None:
@@ -134,6 +153,10 @@ class MultipassProgram:
     def _buffers(self) -> dict[str, BoundTexture]:
         return {target.kind: target.bound() for target in self._targets}
 
+    def _image_buffers(self) -> dict[str, BoundTexture]:
+        """What the image pass reads, once this frame's buffers are drawn."""
+        return self._buffers()
+
     def _step(self, frame: FrameSpec, width: int, height: int) -> None:
         """Draw every buffer once, in order: each sees the buffers before it as of this frame."""
         begin = time.perf_counter()
@@ -160,7 +183,7 @@ class MultipassProgram:
             self._restart(width, height)
         while self._next_frame <= target:
             self._step(simulation_frame(self._next_frame, frame.mouse), width, height)
-        return self._image.render_frame(simulation_frame(target, frame.mouse), width, height, self._buffers())
+        return self._image.render_frame(simulation_frame(target, frame.mouse), width, height, self._image_buffers())
 
     def render(self, frame: FrameSpec, width: int, height: int):
         """HxWx3 uint8, top row first."""
@@ -171,3 +194,21 @@ class MultipassProgram:
             target.release_targets()
             target.program.release()
         self._image.release()
+
+
+class FeedbackProgram(MultipassProgram):
+    """A GLSL Sandbox program reading `backbuffer`: its one buffer is its own output, drawn each frame
+    reading the frame before. The frame asked for is drawn once more to a float target (from the same
+    previous frame), so that NaN and Inf are seen before the 8-bit buffer clamps them."""
+
+    def __init__(self, ctx: moderngl.Context, source: ProgramSource, program: CompiledProgram) -> None:
+        itself = _BufferTarget(BACKBUFFER, program, mipmaps=False, dtype="f1", nearest=True)
+        super().__init__(ctx, source, [itself], program)
+
+    def _image_buffers(self) -> dict[str, BoundTexture]:
+        return {target.kind: target.bound(previous=True) for target in self._targets}
+
+    def release(self) -> None:
+        for target in self._targets:
+            target.release_targets()
+        self._image.release()  # the targets' program too: it is the same one

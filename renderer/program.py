@@ -24,6 +24,7 @@ TIME_DELTA = 1.0 / 60.0
 FRAME_RATE = 60.0
 SAMPLE_RATE = 44100.0
 MAX_REASON_CHARS = 500
+BACKBUFFER = "backbuffer"  # the key of a feedback program's previous frame among `buffers`
 # A full-screen triangle: covers the viewport with one primitive (no diagonal seam).
 _TRIANGLE = np.array([-1.0, -1.0, 3.0, -1.0, -1.0, 3.0], dtype="f4").tobytes()
 _MESSAGE = re.compile(r"^(\d+):(\d+)\(\d+\): (?:preprocessor )?error: (.*)$", re.MULTILINE)
@@ -158,7 +159,8 @@ class CompiledProgram:
 
     def _bind_inputs(self, width: int, height: int, frame: FrameSpec, buffers: Mapping[str, BoundTexture]) -> None:
         channel_resolutions = self._bind_channels(buffers)
-        self._textures.black().texture.use(location=BACKBUFFER_UNIT)
+        # The program's own previous frame when it is simulated (renderer/passes.py), else black.
+        (buffers.get(BACKBUFFER) or self._textures.black()).texture.use(location=BACKBUFFER_UNIT)
         self._set("backbuffer", BACKBUFFER_UNIT)
 
         t = float(frame.time)
@@ -196,7 +198,8 @@ class CompiledProgram:
 
     def draw(self, fbo: moderngl.Framebuffer, frame: FrameSpec, width: int, height: int,
              buffers: Mapping[str, BoundTexture]) -> None:
-        """Draw one frame into `fbo`, the Buffer A-D channels reading `buffers` (kind -> texture)."""
+        """Draw one frame into `fbo`, the Buffer A-D channels reading `buffers` (kind -> texture), and
+        `backbuffer` reading buffers[BACKBUFFER] when given."""
         fbo.use()
         self._bind_inputs(width, height, frame, buffers)
         self._vao.render(moderngl.TRIANGLES, vertices=3)
@@ -244,13 +247,13 @@ def link(ctx: moderngl.Context, wrapped: WrappedProgram, dialect: str) -> modern
 
 
 def compile_program(ctx: moderngl.Context, source: ProgramSource) -> CompiledProgram | MultipassProgram:
-    """Wrap, compile and link `source` (a CompiledProgram, or a MultipassProgram for a program with Buffer
-    A-D passes); raises ProgramError when it cannot be drawn."""
+    """Wrap, compile and link `source` (a CompiledProgram, or a simulation for a program with Buffer A-D
+    passes or a `backbuffer`); raises ProgramError when it cannot be drawn."""
     preflight(source)
     if source.multipass:
-        from renderer.passes import compile_multipass  # passes builds on this module
+        from renderer.passes import compile_simulation  # passes builds on this module
 
-        return compile_multipass(ctx, source)
+        return compile_simulation(ctx, source)
     wrapped = wrap(source)
     program = link(ctx, wrapped, source.dialect)
     return CompiledProgram(ctx, source, program)

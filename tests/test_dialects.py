@@ -245,3 +245,15 @@ def test_geekest_noise_helpers_span_their_range(gl_context):
         values = pixels[:, channel]
         assert values.min() < 70 and values.max() > 185, channel  # noise reaches well into both halves
         assert ((values == 0) | (values == 255)).mean() < 0.01, channel  # and stays within -1..1
+
+
+@pytest.mark.parametrize(("dialect", "code", "reads"), [
+    ("glslsandbox", "uniform sampler2D backbuffer;", True),
+    ("glslsandbox", "uniform lowp sampler2D tex, backbuffer ;", True),
+    ("glslsandbox", "// uniform sampler2D backbuffer;\n/* uniform sampler2D backbuffer; */", False),
+    ("glslsandbox", "uniform sampler2D backbuffer2;", False),
+    ("bookofshaders", "uniform sampler2D backbuffer;", False),
+])
+def test_only_a_sandbox_program_declaring_backbuffer_is_a_feedback_simulation(dialect, code, reads):
+    source = ProgramSource(dialect, code + "\nvoid main() { gl_FragColor = vec4(1.0); }\n")
+    assert source.reads_backbuffer is reads and source.multipass is reads

@@ -20,7 +20,7 @@ from corpus.validation import ValidateOptions, validate
 from renderer.executors import LocalExecutor
 from renderer.jobs import BufferPass, ChannelBinding, ChannelSampler, FrameSpec, ProgramSource, RenderJob, Verdict
 from renderer.passes import checkpoint_frames
-from renderer.program import compile_program
+from renderer.program import CompiledProgram, compile_program
 from renderer.worker import render_job
 from tests.slow_programs import ENDLESS_FRAME
 
@@ -250,3 +250,67 @@ def test_render_command_simulates_up_to_the_frame_asked_for(tmp_path):
     broken.write_text("{not json")
     done = _harvest("render", "--file", str(broken), "--out", str(out))
     assert done.returncode != 0 and "not valid JSON" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- GLSL Sandbox `backbuffer`: the program's own previous frame --------------------------------------
+
+SANDBOX_HEADER = "precision mediump float;\nuniform float time;\nuniform vec2 mouse, resolution;\nuniform sampler2D backbuffer;\n"
+SANDBOX_COUNTER = SANDBOX_HEADER + (
+    "void main() { gl_FragColor = texture2D(backbuffer, gl_FragCoord.xy / resolution) + 1.0 / 255.0; }\n")
+
+
+def test_backbuffer_counter_shows_one_more_step_each_frame(gl_context):
+    program = compile_program(gl_context, ProgramSource("glslsandbox", SANDBOX_COUNTER))
+    try:
+        seen = {n: tuple(program.render(FrameSpec(time=0.0, frame=n), SIZE, SIZE)[3, 5]) for n in (0, 1, 9, 59)}
+        again = tuple(program.render(FrameSpec(time=0.0, frame=9), SIZE, SIZE)[3, 5])  # earlier: simulated again
+        wider = program.render(FrameSpec(time=0.0, frame=29), 2 * SIZE, SIZE)  # another size: from frame 0
+    finally:
+        program.release()
+    assert seen == {n: (n + 1,) * 3 for n in (0, 1, 9, 59)}
+    assert again == (10, 10, 10)
+    assert wider.shape == (SIZE, 2 * SIZE, 3) and (wider == 30).all()
+
+
+def test_backbuffer_keeps_the_websites_8_bit_frames(gl_context):
+    # Frame 0 writes 1.5, which the website's 8-bit backbuffer keeps as 1.0; frame 1 takes 0.5 off what it reads.
+    code = SANDBOX_HEADER + ("void main() {\n"
+                             "    float last = texture2D(backbuffer, gl_FragCoord.xy / resolution).r;\n"
+                             "    gl_FragColor = vec4(last > 0.0 ? last - 0.5 : 1.5, 0.0, 0.0, 1.0);\n}\n")
+    program = compile_program(gl_context, ProgramSource("glslsandbox", code))
+    try:
+        assert int(program.render(FrameSpec(time=0.0, frame=1), SIZE, SIZE)[0, 0, 0]) == 128
+    finally:
+        program.release()
+
+
+def test_a_sandbox_program_without_backbuffer_is_one_frame_of_its_time(gl_context):
+    # `backbuffer` in a comment only: drawn as before, from the frame's time, whatever its frame number.
+    code = ("precision mediump float;\nuniform float time; // no uniform sampler2D backbuffer; here\n"
+            "void main() { gl_FragColor = vec4(fract(time), 0.5, 0.0, 1.0); }\n")
+    source = ProgramSource("glslsandbox", code)
+    assert not source.multipass
+    program = compile_program(gl_context, source)
+    try:
+        assert isinstance(program, CompiledProgram)
+        pixels = {tuple(program.render(FrameSpec(time=0.25, frame=n), SIZE, SIZE)[2, 2]) for n in (0, 30)}
+    finally:
+        program.release()
+    assert pixels == {(64, 128, 0)}
+
+
+def test_validate_simulates_a_backbuffer_program(catalog):
+    trail = SANDBOX_HEADER + ("void main() {\n"
+                              "    vec2 uv = gl_FragCoord.xy / resolution;\n"
+                              "    vec2 spot = vec2(0.5) + 0.3 * vec2(cos(time * 4.0), sin(time * 4.0));\n"
+                              "    vec4 last = texture2D(backbuffer, uv) * 0.95;\n"
+                              "    gl_FragColor = max(last, vec4(step(length(uv - spot), 0.15)));\n}\n")
+    fetched = FetchedProgram(source="test", source_id="trail", url="", title="trail", author="harvest contributors",
+                             passes=[FetchedPass("image", trail, [])], dialect="glslsandbox", license="CC0-1.0")
+    with catalog.session() as session:
+        program_id = ingest_program(session, fetched).program_id
+    with LocalExecutor(workers=1) as pool:
+        validate(catalog, pool, ValidateOptions(size=SIZE, frames=4, timeout_s=60))
+    with catalog.session() as session:
+        row = session.exec(select(Validation).where(Validation.program_id == program_id)).one()
+    assert row.verdict == "ok" and row.frames == 4 and row.animated
