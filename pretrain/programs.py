@@ -34,7 +34,8 @@ def load_programs(
         finally:
             catalog.close()
         origin = f"catalog {path}"
-    drawable = [p for p in programs if p.source.image.strip() and p.source.buffer_passes == 0]
+    # Live data draws single frames at random times: a simulation (buffers, backbuffer) has no such frame yet.
+    drawable = [p for p in programs if p.source.image.strip() and not p.source.multipass]
     if not drawable:
         raise PretrainError(f"{origin} has no programs to render (validate and export some first)")
     return drawable, origin
