@@ -84,12 +84,12 @@ def validate(
     if limit is not None and limit < 0:
         raise HarvestError("--limit must not be negative")
     spec = executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device)
-    _print_render_devices(spec)
     options = ValidateOptions(
         size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed,
         score=score, signatures=score,
     )
     catalog = open_db(db, writer=True)
+    _print_render_devices(spec)  # after the catalog opened: a catalog error stays the only line
     view = ProgressView("validating", err_console, order=VERDICT_ORDER)
 
     def on_event(event) -> None:
