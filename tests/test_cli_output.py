@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -11,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.cli import harvest
+from tests.processes import children
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "harvester" / "samples"
@@ -97,7 +97,7 @@ def test_harvest_started_with_sigint_ignored_still_stops_on_ctrl_c(tmp_path):
     )
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _has_children(process.pid):
+        while time.monotonic() < deadline and not children(process.pid):
             time.sleep(0.1)  # until its render worker runs the slow program
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
@@ -106,17 +106,6 @@ def test_harvest_started_with_sigint_ignored_still_stops_on_ctrl_c(tmp_path):
             process.kill()
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-
-
-def _has_children(pid: int) -> bool:
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if Path(entry.path, "stat").read_text().split(") ")[1].split()[1] == str(pid):
-                    return True
-            except (OSError, IndexError):
-                pass
-    return False
 
 
 def test_gallery_marks_the_programs_of_an_export_named_on_the_command_line(tmp_path):

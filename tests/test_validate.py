@@ -22,6 +22,7 @@ from renderer.executor_spec import make_executor
 from renderer.executors import LocalExecutor
 from renderer.frames import frame_specs
 from renderer.jobs import ProgramSource, RenderJob, Verdict
+from tests.processes import alive, children
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = "void mainImage(out vec4 c, in vec2 f) {{ vec2 uv = f / iResolution.xy; c = vec4(uv, 0.5 + 0.5 * sin(iTime + {k}.0), 1.0); }}"
@@ -51,17 +52,6 @@ def _job(key: int, code: str, timeout_s: float = 20.0, size: int = 32) -> Render
                      width=size, height=size, timeout_s=timeout_s)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 def test_timeout_kills_and_respawns_the_worker():
     with LocalExecutor(workers=1) as pool:
         jobs = [_job(1, SLOW, timeout_s=1.5), _job(2, GOOD.format(k=2)), _job(3, GOOD.format(k=3))]
@@ -70,7 +60,7 @@ def test_timeout_kills_and_respawns_the_worker():
         assert results[1].verdict == Verdict.TIMEOUT and "1.5 s" in results[1].reason
         assert results[2].verdict == results[3].verdict == Verdict.OK
         assert pool.respawns == 1
-    assert pids and not any(_alive(pid) for pid in pids)
+    assert pids and not any(alive(pid) for pid in pids)
 
 
 def test_a_dead_worker_is_a_crash_and_the_run_goes_on():
@@ -323,18 +313,6 @@ def test_validate_and_render_commands_on_a_catalog(tmp_path):
     assert done.returncode == 1 and "--size" in done.stderr
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return found
-
-
 def _start_validation_behind_slow_programs(tmp_path, workers: int):
     """A validate run whose 3 fast programs finish at once and whose slow ones hold every worker for minutes."""
     from corpus.db import open_catalog
@@ -363,23 +341,23 @@ def test_finished_verdicts_are_saved_while_slow_programs_run_and_survive_kill_9(
     try:
         # The next result is minutes away: the verdicts must be saved on time, not when it comes.
         _wait_for(lambda: _saved_verdicts(catalog) == 3, what="3 saved verdicts")
-        workers = _children(process.pid)
+        workers = children(process.pid)
         process.kill()
         process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
     assert _saved_verdicts(catalog) == 3
-    _wait_for(lambda: not any(_alive(pid) for pid in workers), what="exit of the orphaned workers")
+    _wait_for(lambda: not any(alive(pid) for pid in workers), what="exit of the orphaned workers")
     catalog.close()
 
 
 def test_ctrl_c_stops_cleanly_keeping_finished_results(tmp_path):
     catalog, process = _start_validation_behind_slow_programs(tmp_path, workers=2)
     try:
-        _wait_for(lambda: _saved_verdicts(catalog) == 3 and len(_children(process.pid)) >= 2,
+        _wait_for(lambda: _saved_verdicts(catalog) == 3 and len(children(process.pid)) >= 2,
                   what="3 saved verdicts with both workers busy")
-        workers = _children(process.pid)
+        workers = children(process.pid)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -387,7 +365,7 @@ def test_ctrl_c_stops_cleanly_keeping_finished_results(tmp_path):
             process.kill()
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    _wait_for(lambda: not any(_alive(pid) for pid in workers), what="exit of the workers")
+    _wait_for(lambda: not any(alive(pid) for pid in workers), what="exit of the workers")
     assert _saved_verdicts(catalog) == 3
     catalog.close()
 
