@@ -29,7 +29,7 @@ Definitions (also in README, "Scores"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from corpus.models import Program, Score, Validation, utcnow
 from corpus.stage_runner import BatchPolicy, CatalogProgram, StageEvent, run_stage
 from renderer.executor_spec import ExecutorSpec
 from renderer.frames import frame_specs
-from renderer.jobs import FrameSpec, ProgramSource, RenderJob, RenderResult, Verdict
+from renderer.jobs import RenderJob, RenderResult, Verdict
 
 METHOD = "v1-view32-colour64-layout8-grad32"
 VIEW_SIZE = 32
@@ -216,26 +216,6 @@ SCORE_BATCH = 50
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 ProgressCallback = Callable[[int], None]
-
-
-def render_frames(
-    sources: dict[int, ProgramSource],
-    frames: tuple[FrameSpec, ...] | Callable[[int], tuple[FrameSpec, ...]],
-    size: int,
-    executor: ExecutorSpec,
-    timeout_s: float = 10.0,
-    shader_cache_dir: Path | None = None,
-) -> Iterator[RenderResult]:
-    """Render every source at `frames` (or frames(program_id)), keeping the pixels; results in any order."""
-
-    def jobs() -> Iterator[RenderJob]:
-        for program_id, source in sources.items():
-            specs = frames(program_id) if callable(frames) else frames
-            yield RenderJob(key=program_id, program=source, frames=specs, width=size, height=size,
-                            timeout_s=timeout_s, keep_frames=True)
-
-    with executor.build(shader_cache_dir) as pool:
-        yield from pool.run(jobs())
 
 
 def unscored_program_ids(session: Session, program_ids: list[int] | None = None) -> list[int]:

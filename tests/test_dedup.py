@@ -345,9 +345,9 @@ def test_code_forks_of_one_template_form_a_clique_with_the_same_pairs():
 
 
 def _shared_signatures(catalog, shared_dir, programs: int) -> dict[int, ImageSignature]:
-    from corpus.scoring import render_frames
     from harvester.sources.shadertoy_format import program_from_flat
     from renderer.frames import frame_specs
+    from tests.rendering import render_frames
 
     paths = sorted((shared_dir / "samples" / "shadertoy-flat").glob("*.jsonl"))
     lines = (line for path in paths for line in path.read_text().splitlines() if line.strip())

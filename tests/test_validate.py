@@ -183,9 +183,9 @@ def test_validate_scores_ok_programs_as_harvest_score_would(catalog, pool):
 def test_validate_stores_the_image_signature_dedup_would_draw(catalog, pool):
     from corpus.dedup import IMAGE_FRAMES, IMAGE_SEED_KEY, IMAGE_SIZE, image_signature
     from corpus.render_source import load_program_sources
-    from corpus.scoring import render_frames
     from corpus.signatures import stored_signatures
     from renderer.executor_spec import ExecutorSpec
+    from tests.rendering import render_frames
 
     ids = [_add(catalog, f"p{k}", GOOD.format(k=k)) for k in range(3)]
     flat = _add(catalog, "flat", "void mainImage(out vec4 c, in vec2 f) { c = vec4(0.2, 0.4, 0.6, 1.0); }")
