@@ -115,16 +115,17 @@ def _refuse_unknown_revision(engine: Engine, revision: str) -> None:
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply every pending migration; returns (revision before, revision after)."""
     before = schema_revision(engine)
-    head = head_revision()
-    script = ScriptDirectory.from_config(_alembic_config())
+    config = _alembic_config()
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    if before == head:
+        return before, head
     if before is not None and before not in {rev.revision for rev in script.walk_revisions()}:
         _refuse_unknown_revision(engine, before)
-    if before != head:
-        config = _alembic_config()
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-            conn.exec_driver_sql(f"PRAGMA user_version={_version_stamp(harvest_version())}")
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.exec_driver_sql(f"PRAGMA user_version={_version_stamp(harvest_version())}")
     return before, head
 
 
