@@ -130,3 +130,59 @@ def likely_causes(code: str) -> list[str]:
     if re.search(r"fract\s*\([^;]*\bsin\s*\(", code):
         found.add("sin-hash")
     return [name for name in CAUSES if name in found]
+
+
+# Causes only a multi-pass program can have, read from its record as well as its code.
+MULTIPASS_CAUSES: dict[str, str] = {
+    "buffer-mipmap": "wgpu: a buffer read through a mipmap filter is sampled linearly, without mipmaps",
+    "keyboard": "wgpu: the keyboard is an 8x8 black texture with alpha 0 (Shadertoy: 256x3, alpha 1)",
+    "feedback": "either: a buffer reads its own or a later buffer's last frame, so differences can grow",
+}
+MULTIPASS_WGPU_SIDE = WGPU_SIDE | frozenset(
+    name for name, text in MULTIPASS_CAUSES.items() if text.startswith("wgpu"))
+# wgpu-shadertoy flips fragCoord in the Image pass only: in a buffer, gl_FragCoord and dFdy agree with
+# fragCoord (both from the top, stored and sampled the same way), so these stay image-pass patterns.
+_IMAGE_PASS_ONLY = frozenset({"gl_FragCoord", "derivatives"})
+_BUFFER_ORDER = "ABCD"
+
+
+def _buffer_letter(name: str) -> str:
+    return name.strip()[-1:].upper()
+
+
+def _reads(renderpass: dict) -> list[dict]:
+    return [i for i in renderpass.get("inputs") or [] if isinstance(i, dict)]
+
+
+def _feeds_back(renderpass: dict, buffer_of_input: dict[int, str]) -> bool:
+    """A buffer pass reading itself or a later buffer: it sees that buffer's previous frame."""
+    own = _buffer_letter(str(renderpass.get("name", "")))
+    for read in _reads(renderpass):
+        letter = buffer_of_input.get(read.get("id"), "")
+        if read.get("ctype") == "buffer" and letter and _BUFFER_ORDER.find(letter) >= _BUFFER_ORDER.find(own):
+            return True
+    return False
+
+
+def multipass_causes(shader: dict) -> list[str]:
+    """The CAUSES and MULTIPASS_CAUSES a Shadertoy API `Shader` with Buffer A-D passes shows, in that order."""
+    passes = [p for p in shader.get("renderpass") or [] if isinstance(p, dict)]
+    common = "\n".join(str(p.get("code", "")) for p in passes if p.get("type") == "common")
+    found: set[str] = set()
+    for renderpass in passes:
+        kind = renderpass.get("type")
+        if kind in ("image", "buffer"):
+            patterns = set(likely_causes(common + "\n" + str(renderpass.get("code", ""))))
+            found |= patterns if kind == "image" else patterns - _IMAGE_PASS_ONLY
+    # Which buffer an input reads: the pass whose output has that input's id (as on Shadertoy).
+    buffer_of_input = {output.get("id"): _buffer_letter(str(p.get("name", "")))
+                       for p in passes if p.get("type") == "buffer" for output in p.get("outputs") or []
+                       if isinstance(output, dict)}
+    reads = [read for p in passes for read in _reads(p)]
+    if any(r.get("ctype") == "buffer" and (r.get("sampler") or {}).get("filter") == "mipmap" for r in reads):
+        found.add("buffer-mipmap")
+    if any(r.get("ctype") == "keyboard" for r in reads):
+        found.add("keyboard")
+    if any(p.get("type") == "buffer" and _feeds_back(p, buffer_of_input) for p in passes):
+        found.add("feedback")
+    return [name for name in list(CAUSES) + list(MULTIPASS_CAUSES) if name in found]
