@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from renderer import twigl
 from renderer.dialects import WrappedProgram, is_es, wrap
+from renderer.errors import RenderError
 from renderer.jobs import ProgramSource
 
 TILE_SLOTS = 3  # vec4s of per-tile data: (time, frame, iDate.w, -), the mouse in pixels, the mouse in 0..1
@@ -43,7 +44,7 @@ SLOT_MOUSE = f"{ARRAY_NAME}[hv_tileBase + 1]"
 SLOT_MOUSE_UNIT = f"{ARRAY_NAME}[hv_tileBase + 2]"
 
 
-class AtlasError(Exception):
+class AtlasError(RenderError):
     """A program or an atlas that cannot be drawn in one atlas draw; the message says why (draw its frames
     one by one instead)."""
 
