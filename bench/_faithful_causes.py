@@ -36,10 +36,13 @@ _DECLARATION_START = re.compile(r"^(?:const\s+)?(?:(?:highp|mediump|lowp)\s+)?" 
 _COMPOUND_NEXT = re.compile(r"\s*(?:\.\w+|\[[^\]]*\])?\s*[-+*/]=")
 
 
-def strip_comments_and_directives(code: str) -> str:
+def strip_comments(code: str) -> str:
     code = re.sub(r"/\*.*?\*/", " ", code, flags=re.DOTALL)
-    code = re.sub(r"//[^\n]*", "", code)
-    return "\n".join(line for line in code.split("\n") if not line.strip().startswith("#"))
+    return re.sub(r"//[^\n]*", "", code)
+
+
+def strip_comments_and_directives(code: str) -> str:
+    return "\n".join(line for line in strip_comments(code).split("\n") if not line.strip().startswith("#"))
 
 
 def _top_level_statements(code: str) -> list[str]:
@@ -146,6 +149,23 @@ _IMAGE_PASS_ONLY = frozenset({"gl_FragCoord", "derivatives"})
 _BUFFER_ORDER = "ABCD"
 
 
+_OBJECT_MACRO = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*(.*)$", re.MULTILINE)
+
+
+def expand_object_macros(code: str, depth: int = 3) -> str:
+    """Expand `#define NAME body` macros (no parameters), so a macro that opens `mainImage` (`#define Main
+    void mainImage(...){`, common in multi-pass programs) does not make its body look like globals."""
+    code = strip_comments(code)
+    macros = dict(_OBJECT_MACRO.findall(code))
+    if not macros:
+        return code
+    use = re.compile(r"\b(" + "|".join(map(re.escape, macros)) + r")\b")
+    expanded = "\n".join(line for line in code.split("\n") if not line.lstrip().startswith("#"))
+    for _ in range(depth):
+        expanded = use.sub(lambda match: " " + macros[match.group(1)] + " ", expanded)
+    return expanded
+
+
 def _buffer_letter(name: str) -> str:
     return name.strip()[-1:].upper()
 
@@ -172,7 +192,7 @@ def multipass_causes(shader: dict) -> list[str]:
     for renderpass in passes:
         kind = renderpass.get("type")
         if kind in ("image", "buffer"):
-            patterns = set(likely_causes(common + "\n" + str(renderpass.get("code", ""))))
+            patterns = set(likely_causes(expand_object_macros(common + "\n" + str(renderpass.get("code", "")))))
             found |= patterns if kind == "image" else patterns - _IMAGE_PASS_ONLY
     # Which buffer an input reads: the pass whose output has that input's id (as on Shadertoy).
     buffer_of_input = {output.get("id"): _buffer_letter(str(p.get("name", "")))

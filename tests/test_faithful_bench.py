@@ -113,3 +113,11 @@ def test_harvest_snapshot_answers_a_bad_record_with_an_error(tmp_path, gl_contex
 
     assert reply["key"] == "bad"
     assert reply["error"].startswith("record: ")
+
+
+def test_a_macro_that_opens_main_image_does_not_make_its_body_globals():
+    common = "vec2 R;\n#define Main void mainImage(out vec4 Q, vec2 U){ R = iResolution.xy;\n"
+    shader = _shader("macAAA", "Main Q = vec4(length(U / R)); }", [_read(0)], "Main Q = vec4(1); }")
+    shader["renderpass"].append({"name": "Common", "type": "common", "code": common, "inputs": [], "outputs": []})
+
+    assert multipass_causes(shader) == []
