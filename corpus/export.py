@@ -72,6 +72,7 @@ class ExportOptions:
     seed: int = 0
     overwrite: bool = False
     keep_duplicates: bool = False
+    exact_only: bool = False  # only programs validated with every media channel real (no stand-ins)
     executor: ExecutorSpec = ExecutorSpec()
     shader_cache_dir: Path | None = None  # Mesa's cache, shared with validate
 
@@ -183,6 +184,9 @@ def select_rows(rows: list[_Row], options: ExportOptions, licenses: tuple[str, .
     if not options.keep_duplicates:
         rows = _step(steps, "exact duplicate", rows, [r for r in rows if r.program.duplicate_of is None])
         rows = _step(steps, "near duplicate", rows, [r for r in rows if r.program.near_duplicate_of is None])
+    if options.exact_only:
+        # An empty list, not None: a verdict given before stand-ins were recorded says nothing about them.
+        rows = _step(steps, "drawn with stand-ins (or not known)", rows, [r for r in rows if r.validation.standins == []])
     if options.source:
         rows = _step(steps, f"source is not {options.source}", rows, [r for r in rows if r.program.source == options.source])
     if options.commercial_safe:
@@ -236,6 +240,7 @@ def _metadata(row: _Row, source: ProgramSource, cluster: list[int], roots: tuple
         near_duplicate_kind=program.near_duplicate_kind,
         cluster=cluster,
         mode=source.mode,
+        standins=list(validation.standins) if validation and validation.standins is not None else None,
     )
 
 

@@ -117,6 +117,9 @@ class SampleMetadata:
     cluster: list[int] = field(default_factory=list)  # catalog ids this program stands for (itself first)
     images: list[str] = field(default_factory=list)  # member suffixes, e.g. ["f0.png", "f1.png"]
     mode: str = ""  # the dialect's variant (TwiGL's mode and flags); empty for the others
+    # Channels validation drew with stand-ins instead of the website's media ({"pass", "channel", "kind", "media",
+    # "reason"} each); [] when none, None when not known (validated before harvest recorded it).
+    standins: list[dict] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict:

@@ -116,6 +116,9 @@ class Validation(SQLModel, table=True):
     frames: int = 4
     renderer_version: str = ""
     validated_at: datetime = Field(default_factory=utcnow)
+    # Channels drawn with stand-ins, [{"pass", "channel", "kind", "media", "reason"}]; [] when every channel was
+    # exact, None when not known (not compiled, or validated before harvest recorded it).
+    standins: list[dict] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Score(SQLModel, table=True):

@@ -27,7 +27,10 @@ def _binding(raw: dict) -> ChannelBinding:
     vflip = raw.get("vflip")
     sampler = ChannelSampler(filter=str(raw.get("filter") or ""), wrap=str(raw.get("wrap") or ""),
                              vflip=vflip if isinstance(vflip, bool) else None)
-    return ChannelBinding(kind, _buffer_read(str(raw.get("src") or "")) if kind == "buffer" else "", sampler)
+    src = str(raw.get("src") or "")
+    if kind == "buffer":
+        return ChannelBinding(kind, _buffer_read(src), sampler)
+    return ChannelBinding(kind, sampler=sampler, media=src if kind in ("texture", "cubemap", "volume") else "")
 
 
 def _bindings(stored: ProgramPass | None) -> Bindings:

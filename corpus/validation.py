@@ -139,6 +139,7 @@ def validation_row(result: RenderResult, options: ValidateOptions) -> Validation
         frames=len(result.render_ms) or options.frames,  # a simulation may judge fewer frames than asked
         renderer_version=RENDERER_VERSION,
         validated_at=utcnow(),
+        standins=None if result.standins is None else [standin.to_json() for standin in result.standins],
     )
 
 

@@ -1,4 +1,4 @@
 """Turning program code into pixels, safely: GL context, dialect wrappers, workers and verdicts."""
 
 # Bump when a change would alter verdicts or pixels: `harvest validate` redoes older verdicts.
-RENDERER_VERSION = "3"
+RENDERER_VERSION = "4"

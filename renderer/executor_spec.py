@@ -24,8 +24,14 @@ class ExecutorSpec:
     ray_cpus_per_actor: float = 1.0
     ray_gpus_per_actor: float = 0.0
     render_devices: tuple[int, ...] = ()  # EGL device indices local workers share; (): EGL's default
+    media_dir: str | None = None  # where every job's `/media/a/...` channels are read from (renderer/media.py)
 
     def build(self, shader_cache_dir: Path | None = None) -> Executor:
+        from renderer.media_executor import with_media_dir
+
+        return with_media_dir(self._build(shader_cache_dir), self.media_dir)
+
+    def _build(self, shader_cache_dir: Path | None) -> Executor:
         if shader_cache_dir is not None:
             shader_cache_dir.mkdir(parents=True, exist_ok=True)
         if self.kind == "ray":

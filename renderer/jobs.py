@@ -48,11 +48,29 @@ class ChannelSampler:
 @dataclass(frozen=True)
 class ChannelBinding:
     """What one iChannel of a pass reads: `kind` is Shadertoy's ctype; for a buffer, `buffer` names the pass
-    read (buffer_a..d), empty when the record does not say which."""
+    read (buffer_a..d), empty when the record does not say which; for media (texture, cubemap, volume),
+    `media` is the record's source, e.g. `/media/a/NAME.png` (renderer/media.py)."""
 
     kind: str
     buffer: str = ""
     sampler: ChannelSampler = ChannelSampler()
+    media: str = ""
+
+
+@dataclass(frozen=True)
+class Standin:
+    """A channel drawn with a stand-in instead of what the website binds: the pass (image, buffer_a..d), the
+    channel, its kind, the media it names (empty when none) and why it was not read from --media-dir."""
+
+    pass_kind: str
+    channel: int
+    kind: str
+    media: str = ""
+    reason: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"pass": self.pass_kind, "channel": self.channel, "kind": self.kind, "media": self.media,
+                "reason": self.reason}
 
 
 Bindings = tuple[ChannelBinding | None, ChannelBinding | None, ChannelBinding | None, ChannelBinding | None]
@@ -149,6 +167,8 @@ class RenderJob:
     # worker may judge those alone when the next one would not be reached well within the timeout.
     # None: every frame or a timeout.
     min_frames: int | None = None
+    # The folder `/media/a/...` channels are read from (renderer/media.py), in the worker; None: stand-ins only.
+    media_dir: str | None = None
 
 
 @dataclass
@@ -165,3 +185,4 @@ class RenderResult:
     thumbnail_png: bytes | None = None
     frames: list[np.ndarray] | None = None  # HxWx3 uint8, top row first, when job.keep_frames
     extras: dict[str, list[np.ndarray]] = field(default_factory=dict)  # job.extras by name, those drawn
+    standins: list[Standin] | None = None  # channels drawn with stand-ins; None when the program was not compiled

@@ -189,6 +189,10 @@ class MultipassProgram:
         """HxWx3 uint8, top row first."""
         return self.render_frame(frame, width, height).pixels
 
+    def compiled_passes(self) -> list[tuple[str, CompiledProgram]]:
+        """Each pass (buffer_a..d, image) and its program, in drawing order: what binds channels."""
+        return [(target.kind, target.program) for target in self._targets] + [("image", self._image)]
+
     def release(self) -> None:
         for target in self._targets:
             target.release_targets()
@@ -207,6 +211,9 @@ class FeedbackProgram(MultipassProgram):
 
     def _image_buffers(self) -> dict[str, BoundTexture]:
         return {target.kind: target.bound(previous=True) for target in self._targets}
+
+    def compiled_passes(self) -> list[tuple[str, CompiledProgram]]:
+        return [("image", self._image)]  # its one buffer is the image pass itself
 
     def release(self) -> None:
         for target in self._targets:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import struct
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +14,7 @@ import numpy as np
 from renderer import twigl
 from renderer.dialects import COMMON_SOURCE, IMAGE_SOURCE, WrappedProgram, locate, wrap
 from renderer.jobs import BUFFER_KINDS, PASS_TITLES, SUBSTITUTABLE_CHANNELS, Bindings, FrameSpec, ProgramSource, Verdict
-from renderer.textures import BACKBUFFER_UNIT, BoundTexture, ChannelTextures, effective_sampler
+from renderer.textures import BACKBUFFER_UNIT, BoundTexture, channel_textures, effective_sampler
 
 if TYPE_CHECKING:
     from renderer.passes import MultipassProgram
@@ -28,7 +27,6 @@ BACKBUFFER = "backbuffer"  # the key of a feedback program's previous frame amon
 # A full-screen triangle: covers the viewport with one primitive (no diagonal seam).
 _TRIANGLE = np.array([-1.0, -1.0, 3.0, -1.0, -1.0, 3.0], dtype="f4").tobytes()
 _MESSAGE = re.compile(r"^(\d+):(\d+)\(\d+\): (?:preprocessor )?error: (.*)$", re.MULTILINE)
-_TEXTURES: weakref.WeakKeyDictionary[moderngl.Context, ChannelTextures] = weakref.WeakKeyDictionary()
 
 
 class ProgramError(Exception):
@@ -45,13 +43,6 @@ class ProgramError(Exception):
 class RenderedFrame:
     pixels: np.ndarray  # HxWx3 uint8, top row first
     nonfinite_fraction: float  # share of pixels with a NaN or infinite channel before clamping
-
-
-def _channel_textures(ctx: moderngl.Context) -> ChannelTextures:
-    textures = _TEXTURES.get(ctx)
-    if textures is None:
-        textures = _TEXTURES[ctx] = ChannelTextures(ctx)
-    return textures
 
 
 def preflight(source: ProgramSource) -> None:
@@ -123,7 +114,7 @@ class CompiledProgram:
         self._vbo = ctx.buffer(_TRIANGLE)
         self._vao = ctx.vertex_array(program, [(self._vbo, "2f", "hv_position")])
         self._framebuffers: dict[tuple[int, int], moderngl.Framebuffer] = {}
-        self._textures = _channel_textures(ctx)
+        self._textures = channel_textures(ctx)
 
     def _framebuffer(self, width: int, height: int) -> moderngl.Framebuffer:
         fbo = self._framebuffers.get((width, height))
@@ -139,10 +130,16 @@ class CompiledProgram:
             return
         if isinstance(value, list) and uniform.array_length < len(value):
             value = value[: uniform.array_length]  # the compiler dropped unused trailing elements
+            if uniform.array_length == 1:
+                value = value[0]  # moderngl takes a one-element array as a plain value
         try:
             uniform.value = value
         except (moderngl.Error, struct.error, TypeError, ValueError):
             pass  # a user uniform that shares a host name but not its type keeps its default
+
+    def samples_channel(self, index: int) -> bool:
+        """Whether the linked program reads iChannel`index` (the compiler drops a sampler no code reads)."""
+        return isinstance(self._program.get(f"iChannel{index}", None), moderngl.Uniform)
 
     def _bind_channels(self, buffers: Mapping[str, BoundTexture]) -> list[tuple[float, float, float]]:
         """Bind iChannel0..3 (a drawn buffer from `buffers`, else a stand-in) with their samplers."""
@@ -150,7 +147,7 @@ class CompiledProgram:
         for index, binding in enumerate(self.inputs):
             settings = effective_sampler(binding)
             drawn = buffers.get(binding.buffer) if binding is not None and binding.kind == "buffer" else None
-            bound = drawn or self._textures.for_channel(binding.kind if binding else None, index, bool(settings.vflip))
+            bound = drawn or self._textures.for_binding(binding, index)
             bound.texture.use(location=index)
             self._textures.sampler(settings).use(location=index)
             self._set(f"iChannel{index}", index)

@@ -8,12 +8,14 @@ import moderngl
 import numpy as np
 
 from renderer.images import png_bytes
-from renderer.jobs import FrameSet, FrameSpec, RenderJob, RenderResult, Verdict
+from renderer.jobs import FrameSet, FrameSpec, RenderJob, RenderResult, Standin, Verdict
 from renderer.judge import judge
 from renderer.passes import MultipassProgram
 from renderer.program import CompiledProgram, ProgramError, compile_program
+from renderer.textures import ChannelTextures, channel_textures
 
 _WARMUP_FRAME = FrameSpec(time=0.0)
+MAX_MEDIA_CHARS = 200  # of a media name recorded with a stand-in (it comes from the record)
 
 
 def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
@@ -22,6 +24,8 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
     (A hang is not caught here: the executor enforces `job.timeout_s` by killing the worker.)
     """
     started = time.perf_counter()
+    textures = channel_textures(ctx)
+    textures.use_media_dir(job.media_dir)
     try:
         program = compile_program(ctx, job.program)
     except ProgramError as exc:
@@ -30,6 +34,7 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
         # llvmpipe compiles machine code at the first draw: a 1x1 draw puts that in compile time.
         program.render_frame(_WARMUP_FRAME, 1, 1)
         compile_ms = (time.perf_counter() - started) * 1000.0
+        standins = program_standins(program, textures)
         frames, shares, render_ms = [], [], []
         for spec in job.frames:
             if _out_of_time(program, job, spec, started, len(frames)):
@@ -57,7 +62,26 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
         thumbnail_png=png_bytes(frames[0]) if frames else None,
         frames=frames if job.keep_frames else None,
         extras=extras,
+        standins=standins,
     )
+
+
+def program_standins(program: CompiledProgram | MultipassProgram, textures: ChannelTextures) -> list[Standin]:
+    """The channels of every pass that read a stand-in for what the website binds: media not read from
+    --media-dir, or a buffer the record does not name. Channels the compiled code never reads are left out."""
+    passes = program.compiled_passes() if isinstance(program, MultipassProgram) else [("image", program)]
+    drawn_buffers = isinstance(program, MultipassProgram)
+    found: list[Standin] = []
+    for pass_kind, compiled in passes:
+        for index, binding in enumerate(compiled.inputs):
+            if binding is None or not compiled.samples_channel(index):
+                continue
+            if binding.kind == "buffer" and drawn_buffers:
+                continue
+            reason = textures.for_binding(binding, index).standin
+            if reason is not None:
+                found.append(Standin(pass_kind, index, binding.kind, binding.media[:MAX_MEDIA_CHARS], reason))
+    return found
 
 
 def _out_of_time(program: CompiledProgram | MultipassProgram, job: RenderJob, spec: FrameSpec, started: float,

@@ -23,6 +23,7 @@ from harvester.cli_common import (
     executor_spec,
     open_db,
 )
+from harvester.media_option import MediaDirOption, with_media
 from harvester.progress import ProgressView, StepsProgress
 
 
@@ -73,10 +74,12 @@ def score(
     ray_gpus_per_actor: RayGpusOption = 0.0,
     render_device: RenderDeviceOption = "auto",
     rescore: bool = typer.Option(False, "--rescore", help="Score every ok program again, not only unscored ones."),
+    media_dir: MediaDirOption = None,
 ) -> None:
     """Render ok programs at several times and mouse positions and store diversity, colorfulness and fill."""
     catalog = open_db(db, writer=True)
-    summary = _score_with_progress(catalog, None, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), rescore)
+    spec = with_media(executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), media_dir)
+    summary = _score_with_progress(catalog, None, spec, rescore)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
     if summary.scored == 0 and not summary.failed:
@@ -95,10 +98,11 @@ def dedup(
     ray_gpus_per_actor: RayGpusOption = 0.0,
     render_device: RenderDeviceOption = "auto",
     images: bool = typer.Option(True, "--images/--no-images", help="Also compare rendered frames (perceptual hashes)."),
+    media_dir: MediaDirOption = None,
 ) -> None:
     """Mark near duplicates (code MinHash, frame hashes); each cluster keeps its most liked, then oldest program."""
     catalog = open_db(db, writer=True)
-    _run_dedup(catalog, executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), images)
+    _run_dedup(catalog, with_media(executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), media_dir), images)
 
 
 def _run_dedup(catalog, executor, images: bool = True) -> None:
@@ -139,6 +143,8 @@ def export(
     seed: int = typer.Option(0, "--seed", help="Seed for --limit sampling and image frame times."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing, non-empty output folder."),
     keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Also export exact and near duplicates."),
+    exact_only: bool = typer.Option(False, "--exact-only", help="Keep only programs validated without stand-ins for their media channels."),
+    media_dir: MediaDirOption = None,
     workers: WorkersOption = None,
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
@@ -154,7 +160,8 @@ def export(
         licenses=tuple(x for x in license.split(",") if x.strip()) if license is not None else None,
         commercial_safe=commercial_safe, source=source, format=format, shard_size=shard_size,
         images_per_program=images_per_program, image_size=size, limit=limit, seed=seed, overwrite=overwrite,
-        keep_duplicates=keep_duplicates, executor=executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device),
+        keep_duplicates=keep_duplicates, exact_only=exact_only,
+        executor=with_media(executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), media_dir),
     )
     catalog = open_db(db, writer=True)
     options = replace(options, shader_cache_dir=_cache(catalog))

@@ -13,20 +13,17 @@ from rich.table import Table
 
 from corpus.wording import counted
 from harvester.cli_common import (
+    ChosenExecutor,
     DbOption,
-    ExecutorOption,
-    RayAddressOption,
-    RayCpusOption,
-    RayGpusOption,
     RenderDeviceOption,
-    WorkersOption,
     console,
     err_console,
-    executor_spec,
+    executor_options,
     open_db,
     render_devices,
 )
 from harvester.errors import HarvestError
+from harvester.media_option import MediaDirOption, checked_media_dir, with_media
 from harvester.progress import ProgressView
 
 VERDICT_ORDER = ("ok", "blank", "compile_error", "link_error", "timeout", "crash", "needs_input", "unsupported")
@@ -54,22 +51,19 @@ def _print_render_devices(spec) -> None:
         err_console.print(f"rendering on: {line}", highlight=False, markup=False)
 
 
+@executor_options
 def validate(
     db: DbOption = None,
-    workers: WorkersOption = None,
     size: int = typer.Option(128, "--size", help="Render size in pixels (square)."),
     frames: int = typer.Option(4, "--frames", help="Frames per program, at times drawn from U(0.1, 10) s."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds a program may take (compile and all frames)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Validate at most this many programs."),
     revalidate: bool = typer.Option(False, "--revalidate", help="Also redo programs that already have a verdict."),
     source: Optional[str] = typer.Option(None, "--source", help="Only programs from this source."),
-    executor: ExecutorOption = "local",
-    ray_address: RayAddressOption = None,
-    ray_cpus_per_actor: RayCpusOption = 1.0,
-    ray_gpus_per_actor: RayGpusOption = 0.0,
-    render_device: RenderDeviceOption = "auto",
+    executor: ChosenExecutor = None,
     seed: int = typer.Option(0, "--seed", help="Run seed mixed into every program's frame times and mouse."),
     score: bool = typer.Option(True, "--score/--no-score", help="Also draw the scoring and near-duplicate frames of ok programs in the same compile, and store their scores and signatures."),
+    media_dir: MediaDirOption = None,
 ) -> None:
     """Render every program without a current verdict and store ok / blank / compile_error / ... for each."""
     from corpus.validation import ValidateOptions, shader_cache_dir
@@ -83,7 +77,7 @@ def validate(
         raise HarvestError("--timeout must be positive")
     if limit is not None and limit < 0:
         raise HarvestError("--limit must not be negative")
-    spec = executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device)
+    spec = with_media(executor, media_dir)
     options = ValidateOptions(
         size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed,
         score=score, signatures=score,
@@ -228,6 +222,7 @@ def render(
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
     db: DbOption = None,
     render_device: RenderDeviceOption = "auto",
+    media_dir: MediaDirOption = None,
 ) -> None:
     """Draw one program to a PNG, as the website shows it when it first loads (mouse untouched)."""
     from dataclasses import replace
@@ -248,12 +243,14 @@ def render(
     if timeout <= 0:
         raise HarvestError("--timeout must be positive")
     width, height = _parse_size(size)
+    media = checked_media_dir(media_dir)
     specs = first_load_frames(frames, start=_start_time(time_s, frame), interval=interval)
     if mouse is not None:
         position = _parse_mouse(mouse)
         specs = tuple(replace(spec, mouse=position) for spec in specs)
     source = _program_from_file(file, dialect) if file is not None else _program_from_catalog(db, program_id, dialect)
-    job = RenderJob(key=0, program=source, frames=specs, width=width, height=height, timeout_s=timeout, keep_frames=True)
+    job = RenderJob(key=0, program=source, frames=specs, width=width, height=height, timeout_s=timeout, keep_frames=True,
+                    media_dir=media)
     # No memory cap here: a large --size needs big framebuffers, and the user is watching. Large
     # frames make drawing, not compiling, the cost: keep LLVM's optimisations.
     devices = render_devices(render_device)
@@ -269,6 +266,9 @@ def render(
     console.print(f"wrote {out} ({width}x{height}, {frames} frame(s); compile {result.compile_ms:.0f} ms, render {timing} ms)")
     if result.verdict == Verdict.BLANK:
         err_console.print(f"warning: blank: {result.reason}")
+    for standin in result.standins or []:
+        err_console.print(f"stand-in: {standin.pass_kind} iChannel{standin.channel} ({standin.kind}"
+                          f"{' ' + standin.media if standin.media else ''}): {standin.reason}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

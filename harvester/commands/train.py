@@ -16,6 +16,7 @@ from rich.table import Table
 from harvester.cli_common import DbOption, console, err_console
 from harvester.commands.train_progress import step_reporter
 from harvester.errors import HarvestError
+from harvester.media_option import MediaDirOption, checked_media_dir
 
 TORCH_MISSING = "pretraining needs torch: pip install 'harvest[train]'"
 
@@ -46,8 +47,10 @@ def pretrain(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
+    media_dir: MediaDirOption = None,
 ) -> None:
     """Pretrain a ResNet on images rendered live from the programs (no image is stored)."""
+    _use_media_dir(media_dir)
     _require_torch()
     from pretrain.distributed import broadcast_value, init_distributed, shutdown
     from pretrain.programs import choose_programs, load_programs
@@ -86,7 +89,7 @@ def pretrain(
         shutdown(env)
     if summary.stopped_by:
         _report_stop(summary, config, env, {"--data": data, "--db": db, "--num-programs": num_programs,
-                                            "--device": device})
+                                            "--device": device, "--media-dir": media_dir})
     if env.is_main:
         loss = summary.final_loss if summary.final_loss is None else round(summary.final_loss, 4)
         console.print(
@@ -95,6 +98,16 @@ def pretrain(
             f"checkpoint {escape(str(summary.checkpoint))}",
             highlight=False, soft_wrap=True,
         )
+
+
+def _use_media_dir(media_dir: Optional[Path]) -> None:
+    """Every drawing process this run starts (DataLoader workers' too) inherits the environment: the folder goes
+    there, so live data binds media channels without each layer passing it on."""
+    from renderer.media import MEDIA_DIR_ENV
+
+    checked = checked_media_dir(media_dir)
+    if checked is not None:
+        os.environ[MEDIA_DIR_ENV] = checked
 
 
 def _new_run_config(method: Optional[str], device, overrides: dict):
