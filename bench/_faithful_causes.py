@@ -139,8 +139,10 @@ def likely_causes(code: str) -> list[str]:
 MULTIPASS_CAUSES: dict[str, str] = {
     "buffer-mipmap": "wgpu: a buffer read through a mipmap filter is sampled linearly, without mipmaps",
     "keyboard": "wgpu: the keyboard is an 8x8 black texture with alpha 0 (Shadertoy: 256x3, alpha 1)",
+    "fract-hash": "either: a hash without sine, fract(p * .1031)..., amplifies last-bit differences too",
     "feedback": "either: a buffer reads its own or a later buffer's last frame, so differences can grow",
 }
+_FRACT_HASH = re.compile(r"fract\s*\([^;]*\*\s*(?:vec[234]\s*\()?\s*0?\.1031")
 MULTIPASS_WGPU_SIDE = WGPU_SIDE | frozenset(
     name for name, text in MULTIPASS_CAUSES.items() if text.startswith("wgpu"))
 # wgpu-shadertoy flips fragCoord in the Image pass only: in a buffer, gl_FragCoord and dFdy agree with
@@ -198,6 +200,8 @@ def multipass_causes(shader: dict) -> list[str]:
     buffer_of_input = {output.get("id"): _buffer_letter(str(p.get("name", "")))
                        for p in passes if p.get("type") == "buffer" for output in p.get("outputs") or []
                        if isinstance(output, dict)}
+    if any(_FRACT_HASH.search(strip_comments(str(p.get("code", "")))) for p in passes):
+        found.add("fract-hash")
     reads = [read for p in passes for read in _reads(p)]
     if any(r.get("ctype") == "buffer" and (r.get("sampler") or {}).get("filter") == "mipmap" for r in reads):
         found.add("buffer-mipmap")

@@ -121,3 +121,11 @@ def test_a_macro_that_opens_main_image_does_not_make_its_body_globals():
     shader["renderpass"].append({"name": "Common", "type": "common", "code": common, "inputs": [], "outputs": []})
 
     assert multipass_causes(shader) == []
+
+
+def test_a_hash_without_sine_is_a_precision_pattern():
+    common = "float h(vec2 p) { vec3 q = fract(vec3(p.xyx) * .1031); q += dot(q, q.yzx + 33.33); return fract((q.x + q.y) * q.z); }"
+    shader = _shader("hshAAA", PLAIN, [_read(0)], PLAIN)
+    shader["renderpass"].append({"name": "Common", "type": "common", "code": common, "inputs": [], "outputs": []})
+
+    assert multipass_causes(shader) == ["fract-hash"]
