@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 
 from renderer import twigl
-from renderer.dialects import WrappedProgram, is_es, wrap
+from renderer.dialects import WEBGL1_GLSL_VERSION as WEBGL1_VERSION
+from renderer.dialects import WRAPPER_LINE_BASE, WRAPPER_SOURCE, WrappedProgram, is_es, wrap
 from renderer.errors import RenderError
 from renderer.jobs import ProgramSource
 
@@ -109,16 +110,19 @@ def _supports_uniform_blocks(version: str) -> bool:
     return number >= 300 if is_es(version) else number >= 140
 
 
-def _header(tiles: int, uniform_block: bool, initialisers: bool) -> str:
+def _header(tiles: int, uniform_block: bool, initialisers: bool, version: str) -> str:
     slots = tiles * TILE_SLOTS
     storage = (f"layout(std140) uniform {BLOCK_NAME} {{ vec4 {ARRAY_NAME}[{slots}]; }};" if uniform_block
                else f"uniform vec4 {ARRAY_NAME}[{slots}];")
-    setters = _tile_setters(tiles)
-    if initialisers:
-        globals_ = [f"{kind} {name} = {value};" for kind, name, value in setters]
-    else:
-        globals_ = [f"{kind} {name};" for kind, name, _ in setters]
-    return "\n".join([storage, f"uniform vec3 {GRID_NAME};", *globals_]) + "\n"
+    lines = [storage, f"uniform vec3 {GRID_NAME};"]
+    for kind, name, value in _tile_setters(tiles):
+        declaration = f"{kind} {name} = {value};" if initialisers else f"{kind} {name};"
+        if name == "hv_fragCoord" and version.strip() == WEBGL1_VERSION:
+            # GLSL ES 1.00 declares gl_FragCoord mediump, and Mesa computes what it touches at 16 bits;
+            # the preamble's `#define mediump highp` would make the stand-in highp, and its pixels differ.
+            declaration = f"#undef mediump\nmediump {declaration}\n#define mediump highp"
+        lines.append(declaration)
+    return "\n".join(lines) + "\n"
 
 
 def _tile_setters(tiles: int) -> list[tuple[str, str, str]]:
@@ -180,7 +184,7 @@ def atlas_shader(source: ProgramSource, tiles: int) -> AtlasShader:
     body = _FRAG_COORD.sub("hv_fragCoord", body)
     if not initialisers:
         body = _MAIN.sub(_USER_MAIN, body) + _es_main(tiles, assignments)
-    fragment = preamble + _header(tiles, uniform_block, initialisers) + body
+    fragment = preamble + _header(tiles, uniform_block, initialisers, wrapped.version) + body
     rewritten = WrappedProgram(version=wrapped.version, vertex=wrapped.vertex, fragment=fragment)
     return AtlasShader(rewritten, tiles, uniform_block, uniform_names(values))
 
@@ -188,4 +192,8 @@ def atlas_shader(source: ProgramSource, tiles: int) -> AtlasShader:
 def _es_main(tiles: int, assignments: list[str]) -> str:
     """A main that finds the tile and sets the per-frame globals, then runs the user's renamed main."""
     setters = [f"    {name} = {value};" for _, name, value in _tile_setters(tiles)]
-    return "\nvoid main() {\n" + "\n".join([*setters, *assignments, f"    {_USER_MAIN}();"]) + "\n}\n"
+    # A user macro may share a global's name (`#define time time * 30.0`): it must not rewrite our setter.
+    undefine = [f"#undef {line.split('=')[0].strip()}" for line in assignments]
+    lines = [f"#line {WRAPPER_LINE_BASE + 1} {WRAPPER_SOURCE}", *undefine, "void main() {", *setters, *assignments,
+             f"    {_USER_MAIN}();", "}"]
+    return "\n" + "\n".join(lines) + "\n"

@@ -62,17 +62,27 @@ void mainImage(out vec4 colour, in vec2 fragCoord) {
     colour = vec4(value, special, 1.0 - value, 1.0);
 }
 """
+# A mipmapped stand-in texture: its level of detail comes from the derivatives of the coordinate.
+TEXTURED = """
+void mainImage(out vec4 colour, in vec2 fragCoord) {
+    vec2 uv = fragCoord / iResolution.xy * (1.0 + 3.0 * fract(iTime * 0.1));
+    colour = vec4(texture(iChannel0, uv).rgb, 1.0);
+}
+"""
 SANDBOX = """
 #ifdef GL_ES
 precision mediump float;
 #endif
 // uniform float time;  (a commented-out declaration stays as it is)
 uniform float time;
+#define time time * 1.5
 uniform vec2 resolution, mouse;
 void main(void) {
     vec2 p = gl_FragCoord.xy / resolution;
     float ring = sin(distance(p, mouse) * 20.0 - time * 3.0);
-    gl_FragColor = vec4(p, 0.5 + 0.5 * ring, 1.0);
+    // gl_FragCoord is mediump in GLSL ES 1.00: Mesa computes this product at 16 bits.
+    float stripes = fract(gl_FragCoord.y * 3.1456 + time);
+    gl_FragColor = vec4(p.x, stripes, 0.5 + 0.5 * ring, 1.0);
 }
 """
 TWIGL_GEEK = """precision highp float;uniform vec2 r;uniform vec2 m;uniform float t;uniform float f;
@@ -86,6 +96,7 @@ PROGRAMS = {
     "part-nan": ProgramSource("shadertoy", PART_NAN),
     "coordinates": ProgramSource("shadertoy", COORDINATES),
     "rounding-edges": ProgramSource("shadertoy", ROUNDING_EDGES),
+    "texture-channel": ProgramSource("shadertoy", TEXTURED, channels=("texture", None, None, None)),
     "glslsandbox": ProgramSource("glslsandbox", SANDBOX),
     "twigl-geek": ProgramSource("twigl", TWIGL_GEEK, mode="geek"),
     "twigl-geekest-300es": ProgramSource("twigl", TWIGL_GEEKEST, mode="geekest 300es"),
@@ -164,6 +175,11 @@ def test_an_atlas_larger_than_the_gl_limit_is_refused(gl_context):
         program.release()
     with pytest.raises(AtlasError, match="larger than"):
         plan_layout(1, limit + 1, 8, limit)
+
+
+def test_more_tiles_than_the_tile_data_can_hold_are_refused(gl_context):
+    with pytest.raises(AtlasError, match="vec4s of tile data"):
+        AtlasProgram(gl_context, PROGRAMS["time-gradient"], tiles=100_000)
 
 
 def test_multipass_programs_are_refused(gl_context):
