@@ -3,8 +3,9 @@
 Selection runs filter steps in a fixed order (verdict, exact duplicates, near duplicates, source, licence,
 diversity, limit) and records how many programs each removed. The dataset is written into a temporary folder
 beside the target and swapped into place at the end (see corpus/export_staging.py), so an interrupted export
-leaves the previous one in place and nothing that the next export does not clean up. Programs are loaded, rendered
-and written one shard at a time (corpus/export_shards.py), so memory does not grow with the export.
+leaves the previous one in place and nothing that the next export does not clean up. Programs are loaded, drawn
+and written as one stage of the stage runner (corpus/export_images.py), a shard at a time, so memory does not grow
+with the export.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import random
 import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy.orm import defer
@@ -35,19 +36,19 @@ from corpus.export_format import (
     SampleMetadata,
     program_key,
 )
-from corpus.export_shards import (
-    ExportItem,
-    ImageRenderer,
-    Progress,
-    program_batches,
-    write_loose,
-    write_shard,
+from corpus.export_images import (
+    KEPT,
+    CodeOnly,
+    Describe,
+    ExportFrames,
+    ExportImagesStage,
 )
+from corpus.export_shards import DatasetWriter
 from corpus.export_staging import install, make_staging, recover
 from corpus.licenses import KNOWN_LICENSES, UNKNOWN, is_commercial_safe
 from corpus.models import Program, Score, Validation
 from corpus.public_identity import import_roots, public_identity
-from corpus.render_source import load_program_sources
+from corpus.stage_runner import BatchPolicy, StageEvent, run_stage
 from corpus.wording import counted
 from renderer.executor_spec import ExecutorSpec
 from renderer.jobs import ProgramSource, Verdict
@@ -260,19 +261,17 @@ def _clusters(session, ids: list[int]) -> dict[int, list[int]]:
     return clusters
 
 
-def _loader(catalog, rows: list[_Row]) -> Callable[[list[int]], dict[int, tuple[SampleMetadata, ProgramSource]]]:
-    """Loads the sources of a batch of ids (only then: code is the bulk of a catalog) and describes them."""
+def _describer(catalog, rows: list[_Row]) -> Describe:
+    """What each program of `rows` says about itself, given its code (loaded only when it is drawn)."""
     by_id = {row.program.id: row for row in rows}
     with catalog.session() as session:
         clusters = _clusters(session, list(by_id))
         roots = import_roots(session)
 
-    def load(ids: list[int]) -> dict[int, tuple[SampleMetadata, ProgramSource]]:
-        with catalog.session() as session:
-            sources = load_program_sources(session, ids)
-        return {pid: (_metadata(by_id[pid], sources[pid], clusters[pid], roots), sources[pid]) for pid in ids}
+    def describe(program_id: int, source: ProgramSource) -> SampleMetadata:
+        return _metadata(by_id[program_id], source, clusters[program_id], roots)
 
-    return load
+    return describe
 
 
 # --- writing ----------------------------------------------------------------------------------------------------
@@ -280,41 +279,37 @@ def _loader(catalog, rows: list[_Row]) -> Callable[[list[int]], dict[int, tuple[
 
 @dataclass
 class _Written:
-    samples: list[SampleMetadata] = field(default_factory=list)
-    shards: int = 0
-    images: int = 0
-    render_failed: int = 0
-
-    def add(self, items: list[ExportItem]) -> None:
-        self.samples += [item.sample for item in items]
-        self.images += sum(len(item.pngs) for item in items)
+    samples: list[SampleMetadata]
+    shards: int
+    images: int
+    render_failed: int
 
 
 def _render_pool(options: ExportOptions):
     if not options.images_per_program:
-        return nullcontext(None)
+        return nullcontext(CodeOnly())
     return options.executor.build(options.shader_cache_dir)
 
 
-def _write_programs(catalog, staging: Path, rows: list[_Row], options: ExportOptions, progress: Progress | None) -> _Written:
-    """Shards (or loose images) and the manifest, one batch of `shard_size` programs at a time."""
+def _write_programs(catalog, staging: Path, rows: list[_Row], options: ExportOptions,
+                    on_event: Callable[[StageEvent], None] | None) -> _Written:
+    """Shards (or loose images) and the manifest, each batch of `shard_size` programs as soon as it is complete."""
     ids = [row.program.id for row in rows]
-    written = _Written()
     webdataset = options.format == "webdataset"
     if webdataset:
         (staging / SHARDS_DIR).mkdir()
+    frames = (ExportFrames(options.images_per_program, options.image_size, options.seed)
+              if options.images_per_program else None)
     with _render_pool(options) as pool, open(staging / MANIFEST_NAME, "w", encoding="utf-8") as manifest:
-        renderer = None if pool is None else ImageRenderer(
-            pool, options.images_per_program, options.image_size, options.seed, len(ids), progress)
-        for index, items in enumerate(program_batches(ids, options.shard_size, _loader(catalog, rows), renderer)):
-            lines = write_shard(staging, index, items) if webdataset else write_loose(staging, items)
-            manifest.writelines(f"{line}\n" for line in lines)
-            written.add(items)
-            written.shards += int(webdataset)
-            if progress:
-                progress("write", len(written.samples), len(ids) - (renderer.failed if renderer else 0))
-        written.render_failed = renderer.failed if renderer else 0
-    return written
+        writer = DatasetWriter(staging, webdataset, manifest)
+        stage = ExportImagesStage(ids, _describer(catalog, rows), writer.write, options.shard_size, frames,
+                                  lookahead=getattr(pool, "workers", 1))
+        # Saving after every result writes each shard as soon as it is complete, so the stage holds no more.
+        report = run_stage(catalog, pool, stage, BatchPolicy(results=1), on_event, program_ids=ids)
+        if report.interrupted:
+            raise KeyboardInterrupt
+        stage.finish()
+    return _Written(writer.samples, writer.shards, writer.images, report.done - report.counts[KEPT])
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -395,7 +390,7 @@ def _selection(catalog, options: ExportOptions, licenses: tuple[str, ...] | None
 def export_catalog(
     catalog,
     options: ExportOptions,
-    progress: Progress | None = None,
+    on_event: Callable[[StageEvent], None] | None = None,
     score_missing: Callable[[list[int]], int] | None = None,
     refresh_dedup: Callable[[], object] | None = None,
 ) -> ExportSummary:
@@ -404,8 +399,8 @@ def export_catalog(
     Near-duplicate marks come from the last `harvest dedup`; when the catalog has changed since (or dedup never
     ran), `refresh_dedup` is called first to run it again, unless duplicates are kept anyway.
 
-    `progress(stage, done, total)` is told about rendering and writing. Raises CorpusError for every user mistake
-    before anything is written, and for an empty selection (nothing is written then)."""
+    `on_event` gets the stage runner's events of the pass that draws and writes the programs. Raises CorpusError
+    for every user mistake before anything is written, and for an empty selection (nothing is written then)."""
     _check_options(options)
     out = resolve_out(options, catalog.folder)
     licenses = _requested_licenses(catalog, options)
@@ -416,7 +411,7 @@ def export_catalog(
     rows, steps, scored = _selection(catalog, options, licenses, score_missing)
     staging = make_staging(out)
     try:
-        written = _write_programs(catalog, staging, rows, options, progress)
+        written = _write_programs(catalog, staging, rows, options, on_event)
         summary = _summary(out, steps, written)
         summary.scored, summary.deduplicated = scored, deduplicated
         _write_text(staging / ATTRIBUTION_NAME, attribution_markdown(written.samples))

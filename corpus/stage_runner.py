@@ -4,7 +4,9 @@ A stage says which programs it wants, what job each becomes, what a result means
 what it gathered; the runner owns everything else, once: pulling jobs lazily, saving in batches of
 N results or T seconds (also while every worker is busy with a slow program), Ctrl-C (what is done
 is saved, the report says `interrupted`), progress events for whoever draws them, and the summary.
-Only the process that runs this writes the catalog; render workers never see it.
+Only the process that runs this writes the catalog; render workers never see it. A stage that writes
+elsewhere (export's shards) says `writes_catalog = False`, and a stage that must bound what it holds says when
+no job may start (`may_start`).
 """
 
 from __future__ import annotations
@@ -41,13 +43,16 @@ class Stage(Protocol):
         """Keep what `result` means for the next save; returns the outcome it is counted under."""
         ...
 
-    def save(self, session: Session) -> None:
-        """Write everything consumed since the last save (one transaction), then forget it."""
+    def save(self, session: Session | None) -> None:
+        """Write everything consumed since the last save (one transaction), then forget it. The session is
+        None for a stage whose `writes_catalog` is False."""
         ...
 
 
 class Renders(Protocol):
-    def run(self, jobs, on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]: ...
+    def run(self, jobs, on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
+        """One result per job; `jobs` may yield None: no job may start now, ask again after the next result."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -129,12 +134,23 @@ class _Batch:
 
     def save(self) -> None:
         if self.unsaved:
-            with self.catalog.session() as session:
-                self.stage.save(session)
+            if getattr(self.stage, "writes_catalog", True):
+                with self.catalog.session() as session:
+                    self.stage.save(session)
+            else:
+                self.stage.save(None)
             self.report.saves += 1
             self.unsaved = 0
             self.emit("saved", "")
         self.last_save = time.monotonic()
+
+
+def _jobs(catalog: Catalog, stage: Stage, program_ids: list[int]) -> Iterator[RenderJob | None]:
+    may_start: Callable[[], bool] | None = getattr(stage, "may_start", None)
+    for program in catalog_programs(catalog, program_ids):
+        while may_start is not None and not may_start():
+            yield None
+        yield stage.job(program)
 
 
 def run_stage(catalog: Catalog, executor: Renders, stage: Stage, policy: BatchPolicy = BatchPolicy(),
@@ -156,9 +172,8 @@ def run_stage(catalog: Catalog, executor: Renders, stage: Stage, policy: BatchPo
     emit("start", "")
     batch = _Batch(catalog, stage, policy, report, emit)
     started = time.monotonic()
-    jobs = (stage.job(program) for program in catalog_programs(catalog, program_ids))
     try:
-        for result in executor.run(jobs, on_wait=batch.save_if_due):
+        for result in executor.run(_jobs(catalog, stage, program_ids), on_wait=batch.save_if_due):
             outcome = stage.consume(result)
             report.done += 1
             report.counts[outcome] += 1

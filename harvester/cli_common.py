@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -91,3 +94,51 @@ def executor_spec(kind: str, workers: int | None, ray_address: str | None, cpus:
     return ExecutorSpec(kind=kind, workers=workers, ray_address=ray_address,
                         ray_cpus_per_actor=cpus, ray_gpus_per_actor=gpus,
                         render_devices=render_devices(render_device, kind))
+
+
+if TYPE_CHECKING:
+    from renderer.executor_spec import ExecutorSpec as ChosenExecutor
+else:
+
+    class ChosenExecutor:
+        """Annotates the one parameter of a command that `executor_options` fills with an ExecutorSpec (the
+        real class is not imported here: the command line starts without the renderer)."""
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+# In the order `--help` lists them; `executor_kind` is --executor, the name `executor` being the spec's.
+_EXECUTOR_PARAMETERS = (
+    _option("workers", WorkersOption, None),
+    _option("executor_kind", ExecutorOption, "local"),
+    _option("ray_address", RayAddressOption, None),
+    _option("ray_cpus_per_actor", RayCpusOption, 1.0),
+    _option("ray_gpus_per_actor", RayGpusOption, 0.0),
+    _option("render_device", RenderDeviceOption, "auto"),
+)
+
+
+def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `command` the executor options (--workers, --executor, --ray-*, --render-device) where its parameter
+    annotated ChosenExecutor is, and call it with the ExecutorSpec they make (a bad combination is one error line).
+
+    Typer (and quickstart) read the options from the signature of what this returns."""
+    signature = inspect.signature(command, eval_str=True)
+    [spec_name] = [name for name, p in signature.parameters.items() if p.annotation is ChosenExecutor]
+    parameters: list[inspect.Parameter] = []
+    for name, parameter in signature.parameters.items():
+        own = parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        parameters += _EXECUTOR_PARAMETERS if name == spec_name else [own]
+
+    @functools.wraps(command)
+    def with_executor(**options: Any) -> Any:
+        spec = executor_spec(options.pop("executor_kind"), options.pop("workers"), options.pop("ray_address"),
+                             options.pop("ray_cpus_per_actor"), options.pop("ray_gpus_per_actor"),
+                             options.pop("render_device"))
+        return command(**options, **{spec_name: spec})
+
+    with_executor.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_executor.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_executor

@@ -122,13 +122,13 @@ class StepsProgress:
         self.step: str | None = None
         self.view: ProgressView | None = None
 
-    def __call__(self, step: str, done: int, total: int | None) -> None:
+    def __call__(self, step: str, done: int, total: int | None, counts: dict[str, int] | None = None) -> None:
         if step != self.step:
             self.close()
             self.step = step
             self.view = ProgressView(self.labels.get(step, step), self.console).__enter__()
         assert self.view is not None
-        self.view.update(done, total)
+        self.view.update(done, total, counts)
 
     def close(self) -> None:
         if self.view is not None:

@@ -16,8 +16,10 @@ class MediaDirExecutor:
         self.inner = inner
         self.media_dir = media_dir
 
-    def run(self, jobs: Iterable[RenderJob], on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
-        stamped = (replace(job, media_dir=self.media_dir) if job.media_dir is None else job for job in jobs)
+    def run(self, jobs: Iterable[RenderJob | None], on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
+        # A None is a stage holding jobs back (see renderer/scheduler.py): it passes through as it is.
+        stamped = (replace(job, media_dir=self.media_dir) if job is not None and job.media_dir is None else job
+                   for job in jobs)
         return self.inner.run(stamped, on_wait)
 
     def close(self) -> None:

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from renderer.jobs import RenderJob, RenderResult
 
+_END = object()
+
 
 class Slot(Protocol):
     """One render worker as the scheduler sees it."""
@@ -49,8 +51,9 @@ class PooledExecutor:
     def _check_usable(self) -> None:
         """Raise if this executor can run no more jobs (closed)."""
 
-    def run(self, jobs: Iterable[RenderJob], on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
-        """One result per job, in any order; jobs are pulled from `jobs` only as slots free up.
+    def run(self, jobs: Iterable[RenderJob | None], on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
+        """One result per job, in any order; jobs are pulled from `jobs` only as slots free up, and a None
+        pulled from it starts nothing (it is asked again after the next wait).
 
         `on_wait` is called after every wait, result or none, so a consumer can act on time (save
         what it holds) even while every slot is busy with a slow program.
@@ -65,9 +68,11 @@ class PooledExecutor:
                 for slot in list(self._pool):
                     if not slot.ready or slot.job is not None or (exhausted and not retry):
                         continue
-                    job = retry.popleft() if retry else next(queue, None)
-                    if job is None:
+                    job = retry.popleft() if retry else next(queue, _END)
+                    if job is _END:
                         exhausted = True
+                        continue
+                    if job is None:  # the consumer holds new jobs back until it has taken a result
                         continue
                     if not self._submit(slot, job):
                         retry.append(job)

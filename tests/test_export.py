@@ -15,7 +15,7 @@ from corpus.export_format import read_export
 from corpus.models import Score, Validation
 from harvester.cli import app
 from renderer.executor_spec import ExecutorSpec, make_executor
-from renderer.jobs import FrameSpec, ProgramSource, RenderJob
+from renderer.jobs import FrameSpec, RenderJob
 from tests.test_export_programs import (
     ANIMATED,
     COLOURFUL_STATIC,
@@ -221,22 +221,6 @@ def test_two_exports_of_the_same_catalog_give_byte_identical_shards(filled, tmp_
         with tarfile.open(shard) as tar:
             assert {(m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) for m in tar} == {(0, 0, 0, "", "", 0o644)}
     assert (tmp_path / "first" / "manifest.jsonl").read_bytes() == (tmp_path / "second" / "manifest.jsonl").read_bytes()
-
-
-def test_programs_are_loaded_one_batch_at_a_time():
-    from corpus.export_shards import program_batches
-    from tests.test_export_format import _metadata as sample
-
-    loaded: list[list[int]] = []
-
-    def load(ids):
-        loaded.append(ids)
-        return {pid: (sample(f"k-{pid}", pid), ProgramSource("shadertoy", f"// {pid}")) for pid in ids}
-
-    batches = program_batches(list(range(1, 8)), 3, load, None)
-    assert [item.sample.id for item in next(batches)] == [1, 2, 3] and loaded == [[1, 2, 3]]
-    assert [[item.code for item in batch] for batch in batches] == [["// 4", "// 5", "// 6"], ["// 7"]]
-    assert loaded == [[1, 2, 3], [4, 5, 6], [7]]
 
 
 def test_a_program_that_fails_to_render_is_replaced_in_its_shard(filled, tmp_path):

@@ -11,16 +11,11 @@ from rich.table import Table
 
 from corpus.wording import counted
 from harvester.cli_common import (
+    ChosenExecutor,
     DbOption,
-    ExecutorOption,
-    RayAddressOption,
-    RayCpusOption,
-    RayGpusOption,
-    RenderDeviceOption,
-    WorkersOption,
     console,
     err_console,
-    executor_spec,
+    executor_options,
     open_db,
 )
 from harvester.media_option import MediaDirOption, with_media
@@ -65,20 +60,16 @@ def _print_thresholds(catalog) -> None:
     console.print(table)
 
 
+@executor_options
 def score(
     db: DbOption = None,
-    workers: WorkersOption = None,
-    executor: ExecutorOption = "local",
-    ray_address: RayAddressOption = None,
-    ray_cpus_per_actor: RayCpusOption = 1.0,
-    ray_gpus_per_actor: RayGpusOption = 0.0,
-    render_device: RenderDeviceOption = "auto",
+    executor: ChosenExecutor = None,
     rescore: bool = typer.Option(False, "--rescore", help="Score every ok program again, not only unscored ones."),
     media_dir: MediaDirOption = None,
 ) -> None:
     """Render ok programs at several times and mouse positions and store diversity, colorfulness and fill."""
     catalog = open_db(db, writer=True)
-    spec = with_media(executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), media_dir)
+    spec = with_media(executor, media_dir)
     summary = _score_with_progress(catalog, None, spec, rescore)
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())) or "none"
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
@@ -89,20 +80,16 @@ def score(
     _print_thresholds(catalog)
 
 
+@executor_options
 def dedup(
     db: DbOption = None,
-    workers: WorkersOption = None,
-    executor: ExecutorOption = "local",
-    ray_address: RayAddressOption = None,
-    ray_cpus_per_actor: RayCpusOption = 1.0,
-    ray_gpus_per_actor: RayGpusOption = 0.0,
-    render_device: RenderDeviceOption = "auto",
+    executor: ChosenExecutor = None,
     images: bool = typer.Option(True, "--images/--no-images", help="Also compare rendered frames (perceptual hashes)."),
     media_dir: MediaDirOption = None,
 ) -> None:
     """Mark near duplicates (code MinHash, frame hashes); each cluster keeps its most liked, then oldest program."""
     catalog = open_db(db, writer=True)
-    _run_dedup(catalog, with_media(executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), media_dir), images)
+    _run_dedup(catalog, with_media(executor, media_dir), images)
 
 
 def _run_dedup(catalog, executor, images: bool = True) -> None:
@@ -128,6 +115,7 @@ def _run_dedup(catalog, executor, images: bool = True) -> None:
     )
 
 
+@executor_options
 def export(
     db: DbOption = None,
     out: Optional[Path] = typer.Option(None, "--out", help="Dataset folder (default: ./export next to the catalog).", show_default=False),
@@ -145,12 +133,7 @@ def export(
     keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Also export exact and near duplicates."),
     exact_only: bool = typer.Option(False, "--exact-only", help="Keep only programs validated without stand-ins for their media channels."),
     media_dir: MediaDirOption = None,
-    workers: WorkersOption = None,
-    executor: ExecutorOption = "local",
-    ray_address: RayAddressOption = None,
-    ray_cpus_per_actor: RayCpusOption = 1.0,
-    ray_gpus_per_actor: RayGpusOption = 0.0,
-    render_device: RenderDeviceOption = "auto",
+    executor: ChosenExecutor = None,
 ) -> None:
     """Write a licence-aware dataset: WebDataset shards, manifest.jsonl, ATTRIBUTION.md and export.json."""
     from corpus.export import ExportOptions, export_catalog
@@ -161,7 +144,7 @@ def export(
         commercial_safe=commercial_safe, source=source, format=format, shard_size=shard_size,
         images_per_program=images_per_program, image_size=size, limit=limit, seed=seed, overwrite=overwrite,
         keep_duplicates=keep_duplicates, exact_only=exact_only,
-        executor=with_media(executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device), media_dir),
+        executor=with_media(executor, media_dir),
     )
     catalog = open_db(db, writer=True)
     options = replace(options, shader_cache_dir=_cache(catalog))
@@ -177,9 +160,14 @@ def export(
         console.print(f"scoring {counted(len(ids), 'program')} that have no score yet")
         return _score_with_progress(catalog, ids, options.executor).scored
 
-    with StepsProgress(err_console, {"render": "rendering images", "write": "writing"}) as report:
-        summary = export_catalog(catalog, options, progress=report, score_missing=score_missing,
-                                 refresh_dedup=refresh_dedup)
+    try:
+        # Drawn from the first event on: scoring and dedup on the way draw their own views first.
+        with StepsProgress(err_console, {"export": "exporting"}) as view:
+            summary = export_catalog(catalog, options, score_missing=score_missing, refresh_dedup=refresh_dedup,
+                                     on_event=lambda event: view(event.stage, event.done, event.total, event.counts))
+    except KeyboardInterrupt:
+        err_console.print("interrupted: nothing of this export was written; the previous one is untouched")
+        raise typer.Exit(130) from None
     table = Table(title="selection", title_justify="left")
     table.add_column("step")
     table.add_column("removed", justify="right")

@@ -13,16 +13,12 @@ from rich.table import Table
 
 from corpus.wording import counted
 from harvester.cli_common import (
+    ChosenExecutor,
     DbOption,
-    ExecutorOption,
-    RayAddressOption,
-    RayCpusOption,
-    RayGpusOption,
     RenderDeviceOption,
-    WorkersOption,
     console,
     err_console,
-    executor_spec,
+    executor_options,
     open_db,
     render_devices,
 )
@@ -55,20 +51,16 @@ def _print_render_devices(spec) -> None:
         err_console.print(f"rendering on: {line}", highlight=False, markup=False)
 
 
+@executor_options
 def validate(
     db: DbOption = None,
-    workers: WorkersOption = None,
     size: int = typer.Option(128, "--size", help="Render size in pixels (square)."),
     frames: int = typer.Option(4, "--frames", help="Frames per program, at times drawn from U(0.1, 10) s."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds a program may take (compile and all frames)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Validate at most this many programs."),
     revalidate: bool = typer.Option(False, "--revalidate", help="Also redo programs that already have a verdict."),
     source: Optional[str] = typer.Option(None, "--source", help="Only programs from this source."),
-    executor: ExecutorOption = "local",
-    ray_address: RayAddressOption = None,
-    ray_cpus_per_actor: RayCpusOption = 1.0,
-    ray_gpus_per_actor: RayGpusOption = 0.0,
-    render_device: RenderDeviceOption = "auto",
+    executor: ChosenExecutor = None,
     seed: int = typer.Option(0, "--seed", help="Run seed mixed into every program's frame times and mouse."),
     score: bool = typer.Option(True, "--score/--no-score", help="Also draw the scoring and near-duplicate frames of ok programs in the same compile, and store their scores and signatures."),
     media_dir: MediaDirOption = None,
@@ -85,8 +77,7 @@ def validate(
         raise HarvestError("--timeout must be positive")
     if limit is not None and limit < 0:
         raise HarvestError("--limit must not be negative")
-    spec = with_media(executor_spec(executor, workers, ray_address, ray_cpus_per_actor, ray_gpus_per_actor, render_device),
-                      media_dir)
+    spec = with_media(executor, media_dir)
     options = ValidateOptions(
         size=size, frames=frames, timeout_s=timeout, limit=limit, revalidate=revalidate, source=source, seed=seed,
         score=score, signatures=score,
