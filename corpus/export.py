@@ -34,6 +34,7 @@ from corpus.export_format import (
     MANIFEST_NAME,
     SHARDS_DIR,
     SampleMetadata,
+    export_passes,
     program_key,
 )
 from corpus.export_images import (
@@ -241,6 +242,7 @@ def _metadata(row: _Row, source: ProgramSource, cluster: list[int], roots: tuple
         near_duplicate_kind=program.near_duplicate_kind,
         cluster=cluster,
         mode=source.mode,
+        passes=export_passes(source),
         standins=list(validation.standins) if validation and validation.standins is not None else None,
     )
 

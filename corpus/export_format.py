@@ -5,8 +5,10 @@ An export folder holds
 - `shards/shard-NNNNNN.tar` (webdataset format): per program `KEY.frag`, `KEY.json` and optional `KEY.fN.png`,
 - `ATTRIBUTION.md` and `export.json`.
 
-`KEY.frag` is the program's code joined as the renderer needs it (for shadertoy: common, a newline, then image),
-so `source_from_frag(frag, metadata)` rebuilds a ProgramSource that the renderer draws identically.
+`KEY.frag` is the program's code joined as one fragment (for shadertoy: common, a newline, then image). `KEY.json`
+and the manifest line also carry `passes`, every pass with its code, channel inputs and output (format 2), from which
+`source_from_passes` rebuilds the ProgramSource the catalog gives, Buffer A-D included; an entry without `passes`
+(format 1) is rebuilt from `KEY.frag` alone by `source_from_frag`, as a single-pass program.
 Keys are built from the source name and the catalog id only, never from titles, and contain no dots (webdataset
 splits a member name at its first dot).
 """
@@ -19,15 +21,23 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import select
 
 from corpus.errors import CorpusError
 from corpus.models import Program, Score, Validation
 from corpus.public_identity import import_roots, public_identity
 from corpus.render_source import load_program_sources
-from renderer.jobs import ProgramSource, Verdict
+from renderer.jobs import (
+    BUFFER_KINDS,
+    PASS_TITLES,
+    BufferPass,
+    ChannelBinding,
+    ProgramSource,
+    Verdict,
+)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: `passes`
 MANIFEST_NAME = "manifest.jsonl"
 SHARDS_DIR = "shards"
 ATTRIBUTION_NAME = "ATTRIBUTION.md"
@@ -66,6 +76,68 @@ def source_from_frag(frag: str, dialect: str, channels: list | tuple, buffer_pas
         channels=(slots[0], slots[1], slots[2], slots[3]),
         buffer_passes=int(buffer_passes),
         mode=mode,
+    )
+
+
+_COMMON = "common"
+_KIND_BY_NAME = {**{title: kind for kind, title in PASS_TITLES.items()}, "Common": _COMMON}
+
+
+@dataclass(frozen=True)
+class ExportedPass:
+    """One pass of an exported program: `name` is Image, Common or Buffer A-D; `inputs` maps a channel (0-3) to
+    what it reads, with its sampler; `output` is what the pass draws into (image, buffer_a..d; None for Common)."""
+
+    name: str
+    code: str
+    inputs: dict[int, ChannelBinding] = field(default_factory=dict)
+    output: str | None = None
+
+
+_PASSES = TypeAdapter(list[ExportedPass])
+
+
+def _exported_pass(kind: str, code: str, inputs) -> ExportedPass:
+    bound = {channel: binding for channel, binding in enumerate(inputs) if binding is not None}
+    return ExportedPass(PASS_TITLES.get(kind, "Common"), code, bound, None if kind == _COMMON else kind)
+
+
+def export_passes(source: ProgramSource) -> list[ExportedPass]:
+    """Every pass of `source` in drawing order: Common (prepended to each of the others), Buffer A-D, Image."""
+    passes = [_exported_pass(_COMMON, source.common, ())] if source.common else []
+    passes += [_exported_pass(p.kind, p.code, p.inputs) for p in source.buffers]
+    return passes + [_exported_pass("image", source.image, source.image_inputs)]
+
+
+def _bindings(exported: ExportedPass):
+    if any(channel not in range(4) for channel in exported.inputs):
+        raise CorpusError(f"{exported.name} has an input on a channel other than 0-3")
+    slots = [exported.inputs.get(channel) for channel in range(4)]
+    return (slots[0], slots[1], slots[2], slots[3])
+
+
+def source_from_passes(passes: list[ExportedPass], dialect: str, buffer_passes: int = 0, mode: str = "") -> ProgramSource:
+    """Inverse of `export_passes`: the ProgramSource the catalog gives for the same program."""
+    by_kind: dict[str, ExportedPass] = {}
+    for exported in passes:
+        kind = _KIND_BY_NAME.get(exported.name)
+        if kind is None or exported.output != (None if kind == _COMMON else kind) or kind in by_kind:
+            raise CorpusError(f"pass {exported.name[:40]!r} (output {str(exported.output)[:40]!r}) is unknown, "
+                              "mislabelled or repeated")
+        by_kind[kind] = exported
+    if "image" not in by_kind:
+        raise CorpusError("the passes have no Image pass")
+    inputs = _bindings(by_kind["image"])
+    return ProgramSource(
+        dialect=dialect,
+        image=by_kind["image"].code,
+        common=by_kind[_COMMON].code if _COMMON in by_kind else "",
+        channels=(tuple(b.kind if b else None for b in inputs)),  # type: ignore[arg-type]
+        buffer_passes=int(buffer_passes),
+        mode=mode,
+        inputs=inputs,
+        buffers=tuple(BufferPass(kind, by_kind[kind].code, _bindings(by_kind[kind])) for kind in BUFFER_KINDS
+                      if kind in by_kind),
     )
 
 
@@ -120,21 +192,38 @@ class SampleMetadata:
     # Channels validation drew with stand-ins instead of the website's media ({"pass", "channel", "kind", "media",
     # "reason"} each); [] when none, None when not known (validated before harvest recorded it).
     standins: list[dict] | None = None
+    passes: list[ExportedPass] = field(default_factory=list)  # empty in format 1 exports: KEY.frag only
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {**data, "passes": _PASSES.dump_python(self.passes, mode="json")}
 
     @classmethod
     def from_json(cls, data: dict) -> SampleMetadata:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        try:
+            known["passes"] = _PASSES.validate_python(known.get("passes") or [])
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise CorpusError(f"entry {data.get('key')!r} has malformed passes ({where}: {problem['msg']})") from None
         return cls(**known)
+
+    def program_source(self, frag: str) -> ProgramSource:
+        """From `passes` when the entry has them, else from the joined code of format 1."""
+        if not self.passes:
+            return source_from_frag(frag, self.dialect, self.channels, self.buffer_passes, self.mode)
+        try:
+            return source_from_passes(self.passes, self.dialect, self.buffer_passes, self.mode)
+        except CorpusError as exc:
+            raise CorpusError(f"entry {self.key!r}: {exc}") from None
 
     def exported_program(self, frag: str) -> ExportedProgram:
         return ExportedProgram(
             key=self.key,
             program_id=int(self.id),
-            source=source_from_frag(frag, self.dialect, self.channels, self.buffer_passes, self.mode),
+            source=self.program_source(frag),
             title=self.title,
             author=self.author,
             license=self.license,

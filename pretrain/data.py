@@ -11,6 +11,10 @@ so a swap every `swap_every` images adds about 200 ms / swap_every to each image
 distinct programs per batch (what contrastive negatives and classification both want), a smaller `swap_every`
 cycles through the corpus faster; both cost compile time and GL memory.
 
+A slot holding a simulation (Buffer A-D, or a GLSL Sandbox backbuffer) keeps it running and draws frames along it,
+restarting it at seeded intervals (pretrain/simulations.py); the steps between two draws count against the frame
+budget of the draw that needs them.
+
 Everything random comes from seeds derived from (run seed, rank, worker, image number): the pool's content at
 image n is computed, not remembered, so a run restarted at step s renders exactly the batches it would have.
 """
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from pretrain.simulations import SimulationClock, SimulationDraw, seeded_mouse
 from renderer.drawing_process import DrawingProcess, DrawTimeout
 from renderer.jobs import FrameSpec, ProgramSource
 
@@ -53,6 +58,10 @@ class LiveDataConfig:
     # repeats exactly only when no program crosses these budgets.
     max_frame_s: float = 1.0
     max_compile_s: float = 20.0
+    # Simulations (see pretrain/simulations.py): frames simulated per draw on average, and the seeded range of
+    # frames after which a simulation starts again from frame 0.
+    simulation_stride: int = 4
+    simulation_run_frames: tuple[int, int] = (1, 600)
 
 
 class LiveBatch(NamedTuple):
@@ -62,9 +71,23 @@ class LiveBatch(NamedTuple):
 
 
 class Drawable(Protocol):
-    def render(self, frame: FrameSpec, width: int, height: int) -> np.ndarray: ...
+    def render(self, frame: FrameSpec, width: int, height: int, budget_s: float) -> np.ndarray:
+        """The frame; a backend that can stop a draw raises TooSlow past `budget_s`."""
+        ...
 
     def release(self) -> None: ...
+
+
+class Simulated(Drawable, Protocol):
+    """A drawable simulation (renderer/passes.py): it draws frame n after simulating up to it."""
+
+    def steps_to(self, frame: FrameSpec, width: int, height: int) -> int:
+        """The simulation steps drawing `frame` takes from where the simulation is."""
+        ...
+
+    def restart(self) -> None:
+        """Simulate from frame 0 again for the next frame drawn."""
+        ...
 
 
 class TooSlow(Exception):
@@ -77,6 +100,23 @@ class RenderBackend(Protocol):
     def compile(self, source: ProgramSource) -> Drawable | None: ...
 
     def close(self) -> None: ...
+
+
+class _InProcessDrawable:
+    def __init__(self, program) -> None:
+        self.program = program
+
+    def render(self, frame: FrameSpec, width: int, height: int, budget_s: float) -> np.ndarray:
+        return self.program.render(frame, width, height)  # nothing here can stop it: the pool judges it afterwards
+
+    def steps_to(self, frame: FrameSpec, width: int, height: int) -> int:
+        return self.program.steps_to(frame, width, height)
+
+    def restart(self) -> None:
+        self.program.restart()
+
+    def release(self) -> None:
+        self.program.release()
 
 
 class InProcessGLBackend:
@@ -94,7 +134,7 @@ class InProcessGLBackend:
 
             self._context = create_context()
         try:
-            return compile_program(self._context, source)
+            return _InProcessDrawable(compile_program(self._context, source))
         except ProgramError:
             return None
 
@@ -110,11 +150,20 @@ class _IsolatedDrawable:
         self.key = key
         self.deadline_s = deadline_s
 
-    def render(self, frame: FrameSpec, width: int, height: int) -> np.ndarray:
+    def render(self, frame: FrameSpec, width: int, height: int, budget_s: float) -> np.ndarray:
         try:
-            return self.process.render(self.key, frame, width, height, self.deadline_s)
+            return self.process.render(self.key, frame, width, height, budget_s)
         except DrawTimeout as exc:
             raise TooSlow(str(exc)) from None
+
+    def steps_to(self, frame: FrameSpec, width: int, height: int) -> int:
+        try:
+            return self.process.steps_to(self.key, frame, width, height, self.deadline_s)
+        except DrawTimeout as exc:
+            raise TooSlow(str(exc)) from None
+
+    def restart(self) -> None:
+        self.process.restart(self.key)
 
     def release(self) -> None:
         self.process.release(self.key)
@@ -163,6 +212,11 @@ class ProgramPool:
         self._compiled: dict[int, Drawable | None] = {}
         self._too_slow: set[int] = set()
         self.compiles = 0
+        self.simulation_steps = 0  # steps simulated for the frames drawn (a measure of what simulations cost)
+        self.clock = SimulationClock(stream_seed, config.simulation_stride, config.mixup, self.slots,
+                                     config.simulation_run_frames, config.size)
+        self._entered: dict[int, int] = {}  # program -> the image at which it entered its slot
+        self._runs: dict[int, tuple[int, int]] = {}  # simulation run each compiled simulation last drew
 
     def _sequence_item(self, position: int) -> int:
         count = len(self.sources)
@@ -174,25 +228,37 @@ class ProgramPool:
             self._permutations[cycle] = rng.permutation(count)
         return int(self._permutations[cycle][position % count])
 
-    def programs_at(self, image_number: int) -> list[int]:
-        """Program index held by each slot at `image_number`: slot s starts with sequence item s, and swap j
-        (j = 1, 2, ...) puts sequence item slots + j - 1 into slot (j - 1) mod slots."""
+    def occupants_at(self, image_number: int) -> list[tuple[int, int]]:
+        """(program index, image at which it entered) of each slot at `image_number`: slot s starts with sequence
+        item s, and swap j (j = 1, 2, ...) puts sequence item slots + j - 1 into slot (j - 1) mod slots."""
         if self.slots == len(self.sources):
-            return list(range(self.slots))  # the whole corpus fits: nothing to rotate
-        swaps = image_number // max(1, self.config.swap_every)
+            return [(program, 0) for program in range(self.slots)]  # the whole corpus fits: nothing to rotate
+        swap_every = max(1, self.config.swap_every)
+        swaps = image_number // swap_every
         held = []
         for slot in range(self.slots):
             if swaps <= slot:
-                held.append(self._sequence_item(slot))
+                held.append((self._sequence_item(slot), 0))
             else:
                 last_swap = slot + 1 + self.slots * ((swaps - 1 - slot) // self.slots)
-                held.append(self._sequence_item(self.slots + last_swap - 1))
+                held.append((self._sequence_item(self.slots + last_swap - 1), last_swap * swap_every))
         return held
+
+    def programs_at(self, image_number: int) -> list[int]:
+        """Program index held by each slot at `image_number` (see `occupants_at`)."""
+        return [program for program, _ in self.occupants_at(image_number)]
 
     def live_at(self, image_number: int) -> list[int]:
         """Bring the pool to `image_number` (compiling what entered, releasing what left); the live programs."""
         swaps = image_number // max(1, self.config.swap_every)
-        wanted = self._slot_programs if swaps == self._swaps_done else self.programs_at(image_number)
+        if swaps == self._swaps_done:
+            wanted = self._slot_programs
+        else:
+            occupants = self.occupants_at(image_number)
+            wanted = [program for program, _ in occupants]
+            # A program held by two slots at once (where two permutations meet) keeps its first tenure.
+            self._entered = {program: entered for program, entered in reversed(occupants)}
+            self.clock.keep_only(set(self._entered.items()))
         self._swaps_done = swaps
         if wanted != self._slot_programs:
             for program in set(self._compiled) - set(wanted):
@@ -221,6 +287,7 @@ class ProgramPool:
         return frozenset(self._too_slow)
 
     def _compile(self, program: int) -> Drawable | None:
+        self._runs.pop(program, None)
         if program in self._too_slow:
             return None
         started = time.perf_counter()
@@ -236,38 +303,82 @@ class ProgramPool:
             return None
         return drawable
 
-    def render(self, program: int, frame: FrameSpec, size: int) -> np.ndarray | None:
+    def simulated(self, program: int) -> bool:
+        return self.sources[program].multipass
+
+    def simulation_draw(self, program: int, image_number: int) -> SimulationDraw:
+        """The frame of a simulation that `program` (held by the pool at `image_number`) draws there."""
+        return self.clock.draw(program, self._entered.get(program, 0), image_number)
+
+    def _frames_needed(self, program: int, frame: FrameSpec, size: int, run: tuple[int, int] | None) -> int:
+        """Frames a draw costs: 1, plus for a simulation the steps from where it is (from 0 in a new run)."""
+        if run is None:
+            return 1
+        simulation: Simulated = self._compiled[program]  # type: ignore[assignment]
+        if self._runs.get(program, run) != run:
+            simulation.restart()
+        self._runs[program] = run
+        steps = simulation.steps_to(frame, size, size)
+        self.simulation_steps += steps
+        return 1 + steps
+
+    def _discard(self, program: int) -> None:
+        drawable = self._compiled.get(program)
+        if drawable is not None:
+            drawable.release()
+        self._compiled[program] = None
+
+    def render(self, program: int, frame: FrameSpec, size: int, run: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The frame, or None when the program has (just) left the pool. `run` names a simulation's run (see
+        pretrain/simulations.py); each simulation step counts as a frame against the budget, `max_frame_s`."""
         drawable = self._compiled.get(program)
         if drawable is None:
             return None
-        started = time.perf_counter()
+        started, frames = time.perf_counter(), 1
         try:
-            pixels = drawable.render(frame, size, size)
+            frames = self._frames_needed(program, frame, size, run)
+            budget = self.config.max_frame_s * frames
+            pixels = drawable.render(frame, size, size, budget)
         except TooSlow:
-            drawable.release()
-            self._compiled[program] = None
-            self._drop_slow(program, f"a frame took over {self.config.max_frame_s:g} s")
+            self._discard(program)
+            self._drop_slow(program, self._over_budget(frames))
             return None
         except Exception:  # a program that compiles but fails to draw leaves the pool instead of ending the run
-            drawable.release()
-            self._compiled[program] = None
+            self._discard(program)
             return None
-        if time.perf_counter() - started > self.config.max_frame_s:
-            drawable.release()
-            self._compiled[program] = None
-            self._drop_slow(program, f"a frame took over {self.config.max_frame_s:g} s")
+        if time.perf_counter() - started > budget:
+            self._discard(program)
+            self._drop_slow(program, self._over_budget(frames))
         return pixels
+
+    def _over_budget(self, frames: int) -> str:
+        if frames == 1:
+            return f"a frame took over {self.config.max_frame_s:g} s"
+        return f"a frame and its {frames - 1} simulation steps took over {self.config.max_frame_s * frames:g} s"
 
     def close(self) -> None:
         for drawable in self._compiled.values():
             if drawable is not None:
                 drawable.release()
         self._compiled.clear()
+        self._runs.clear()
         self._slot_programs = [None] * self.slots
 
 
+def _draw_one(pool: ProgramPool, program: int, image_number: int, rng: np.random.Generator,
+              config: LiveDataConfig) -> np.ndarray | None:
+    """A single-pass program at a random time and mouse, a simulation at its frame of this image."""
+    mouse = seeded_mouse(rng, config.size)
+    frame = FrameSpec(time=float(rng.uniform(*config.time_range)), mouse=mouse)  # drawn for every program: same seeds
+    if not pool.simulated(program):
+        return pool.render(program, frame, config.size)
+    draw = pool.simulation_draw(program, image_number)
+    return pool.render(program, draw.frame, config.size, run=draw.run)
+
+
 def draw_image(pool: ProgramPool, image_number: int, config: LiveDataConfig) -> tuple[np.ndarray, list[int], list[float]]:
-    """One training image: K programs of the pool, each at a random time and mouse, blended with Dirichlet weights."""
+    """One training image: K programs of the pool, each at a random time and mouse (a simulation: at its frame),
+    blended with Dirichlet weights."""
     size = config.size
     for attempt in range(8):
         rng = np.random.default_rng([*pool.stream_seed, _IMAGE_TAG, image_number, attempt])
@@ -278,13 +389,7 @@ def draw_image(pool: ProgramPool, image_number: int, config: LiveDataConfig) -> 
         blend = np.zeros((size, size, 3), dtype=np.float32)
         complete = True
         for program, weight in zip(chosen, weights):
-            x, y = rng.uniform(0, size, 2)
-            pressed = rng.random() < 0.5
-            frame = FrameSpec(
-                time=float(rng.uniform(*config.time_range)),
-                mouse=(float(x), float(y), float(x) if pressed else -float(x), float(y) if pressed else -float(y)),
-            )
-            pixels = pool.render(program, frame, size)
+            pixels = _draw_one(pool, program, image_number, rng, config)
             if pixels is None:
                 complete = False  # the program just left the pool; draw again with the next attempt's seed
                 break

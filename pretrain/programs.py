@@ -34,8 +34,9 @@ def load_programs(
         finally:
             catalog.close()
         origin = f"catalog {path}"
-    # Live data draws single frames at random times: a simulation (buffers, backbuffer) has no such frame yet.
-    drawable = [p for p in programs if p.source.image.strip() and not p.source.multipass]
+    # Simulations are drawn along their runs (pretrain/simulations.py). An export of format 1 has only the joined
+    # code of a Buffer A-D program, not its buffers: such a program cannot be drawn from it.
+    drawable = [p for p in programs if p.source.image.strip() and p.source.buffer_passes <= len(p.source.buffers)]
     if not drawable:
         raise PretrainError(f"{origin} has no programs to render (validate and export some first)")
     return drawable, origin

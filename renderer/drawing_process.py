@@ -6,6 +6,11 @@ the caller keeps only handles: every compile and draw is a request to a child pr
 deadline or the child is killed. The next request starts a fresh child, which recompiles, on first use,
 the programs the caller still holds.
 
+A simulation (a multi-pass program, renderer/passes.py) keeps running in the child between requests: frame n
+after frame m < n of the same run costs n - m steps. `steps_to` says what a frame will cost before it is asked
+for (so the caller can set its deadline); `restart` starts the simulation again from frame 0. A program compiled
+again in a fresh child starts from frame 0 too, which costs more steps but gives the same pixels.
+
 Unlike the validation executor, which is a pool of workers, this serves one caller that draws program after
 program (a live-data stream). The child is started with `subprocess`, not `multiprocessing`, because the
 callers are often DataLoader workers, and daemonic processes may not have multiprocessing children.
@@ -77,6 +82,22 @@ class DrawingProcess:
             raise DrawFailed("the program no longer compiles")
         remaining = max(0.0, deadline_s - (time.monotonic() - started))
         return self._request(("render", key, frame, width, height), remaining)
+
+    def steps_to(self, key: int, frame: FrameSpec, width: int, height: int, deadline_s: float) -> int:
+        """The simulation steps that rendering `frame` of program `key` takes from where the child is (0 for a
+        single-pass program; from frame 0 for one the current child has not compiled)."""
+        if key not in self._sources:
+            raise KeyError(f"program {key} was not compiled")
+        if not self._sources[key].multipass:
+            return 0
+        if key not in self._compiled:
+            return max(0, int(frame.frame)) + 1
+        return int(self._request(("steps", key, frame, width, height), deadline_s))
+
+    def restart(self, key: int) -> None:
+        """Simulate program `key` from frame 0 again at its next frame."""
+        if key in self._compiled:
+            self._send(("restart", key))
 
     def release(self, key: int) -> None:
         self._sources.pop(key, None)
@@ -205,6 +226,10 @@ def _serve(conn: Connection) -> None:
             if program is not None:
                 program.release()
             continue
+        if operation == "restart":
+            if hasattr(programs.get(message[1]), "restart"):
+                programs[message[1]].restart()
+            continue
         try:
             if operation == "compile":
                 _, key, source = message
@@ -219,6 +244,10 @@ def _serve(conn: Connection) -> None:
             elif operation == "render":
                 _, key, frame, width, height = message
                 conn.send(("done", programs[key].render(frame, width, height)))
+            elif operation == "steps":
+                _, key, frame, width, height = message
+                steps_to = getattr(programs[key], "steps_to", None)
+                conn.send(("done", steps_to(frame, width, height) if steps_to else 0))
             else:
                 conn.send(("error", f"unknown request {operation!r}"))
         except Exception as exc:  # noqa: BLE001 - reported to the caller, who drops the program

@@ -170,16 +170,28 @@ class MultipassProgram:
         self._step_seconds.append(time.perf_counter() - begin)
         self._next_frame = frame.frame + 1
 
+    def _continues(self, target: int, width: int, height: int) -> bool:
+        # The frame drawn last (next - 1) is drawn again from the buffers as they are, without a restart.
+        return self._size == (width, height) and target + 1 >= self._next_frame
+
+    def steps_to(self, frame: FrameSpec, width: int, height: int) -> int:
+        """Simulation steps that drawing `frame` at this size takes from here (from frame 0 when it lies behind)."""
+        target = max(0, int(frame.frame))
+        return target + 1 - self._next_frame if self._continues(target, width, height) else target + 1
+
     def seconds_to_reach(self, frame: FrameSpec, width: int, height: int) -> float:
         """What simulating up to `frame` is expected to take from here, at the pace so far (0: no pace yet)."""
         if not self._step_seconds or self._size != (width, height):
             return 0.0
-        steps = frame.frame + 1 - (self._next_frame if frame.frame >= self._next_frame else 0)
-        return steps * sum(self._step_seconds) / len(self._step_seconds)
+        return self.steps_to(frame, width, height) * sum(self._step_seconds) / len(self._step_seconds)
+
+    def restart(self) -> None:
+        """Start the simulation again from frame 0 at the next frame drawn, whichever it is."""
+        self._size = None
 
     def render_frame(self, frame: FrameSpec, width: int, height: int) -> RenderedFrame:
         target = max(0, int(frame.frame))
-        if self._size != (width, height) or target < self._next_frame:
+        if not self._continues(target, width, height):
             self._restart(width, height)
         while self._next_frame <= target:
             self._step(simulation_frame(self._next_frame, frame.mouse), width, height)

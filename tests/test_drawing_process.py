@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from renderer.context import create_context
 from renderer.drawing_process import DrawFailed, DrawingProcess, DrawTimeout
 from renderer.jobs import FrameSpec, ProgramSource
 from renderer.program import compile_program
+from tests.counting_program import COUNTER
 from tests.slow_programs import ENDLESS_FRAME
 
 GRADIENT = ProgramSource(
@@ -35,17 +35,14 @@ def process():
     drawing.close()
 
 
-def test_draws_the_same_pixels_as_the_renderer_in_process(process):
+def test_draws_the_same_pixels_as_the_renderer_in_process(process, gl_context):
     frame = FrameSpec(time=1.5, mouse=(3.0, 4.0, 3.0, 4.0))
     assert process.compile(1, GRADIENT, deadline_s=30)
     remote = process.render(1, frame, 24, 16, deadline_s=10)
-    ctx = create_context()
-    try:
-        local = compile_program(ctx, GRADIENT)
-        expected = local.render(frame, 24, 16)
-        local.release()
-    finally:
-        ctx.release()
+    # The tests' own context: releasing a second one would leave none current for the tests that follow.
+    local = compile_program(gl_context, GRADIENT)
+    expected = local.render(frame, 24, 16)
+    local.release()
     assert remote.shape == (16, 24, 3) and remote.dtype == np.uint8
     assert np.array_equal(remote, expected)
     assert not process.compile(2, BROKEN, deadline_s=30)  # a compile error is an answer, not a failure
@@ -75,3 +72,24 @@ def test_a_child_that_dies_is_reported_and_replaced(process):
     with pytest.raises(DrawFailed):
         process.render(1, FrameSpec(time=0.0), 4, 4, deadline_s=10)
     assert process.render(1, FrameSpec(time=0.0), 4, 4, deadline_s=30).shape == (4, 4, 3)
+
+
+def test_a_simulation_goes_on_between_requests_and_restarts_when_told(process):
+    def frame(n: int) -> FrameSpec:
+        return FrameSpec(time=n / 60, frame=n)
+
+    assert process.compile(1, COUNTER, deadline_s=30) and process.compile(2, GRADIENT, deadline_s=30)
+    assert process.steps_to(2, frame(5), 8, 8, deadline_s=10) == 0  # single-pass: nothing to simulate
+    assert process.steps_to(1, frame(5), 8, 8, deadline_s=10) == 6  # the warm-up drew 1x1: from frame 0
+    counted = process.render(1, frame(5), 8, 8, deadline_s=30)
+    assert process.steps_to(1, frame(5), 8, 8, deadline_s=10) == 0  # the same frame again: no step
+    assert process.steps_to(1, frame(9), 8, 8, deadline_s=10) == 4
+    assert process.steps_to(1, frame(2), 8, 8, deadline_s=10) == 3  # behind it: from frame 0
+    later = process.render(1, frame(9), 8, 8, deadline_s=30)
+    process.restart(1)
+    assert process.steps_to(1, frame(9), 8, 8, deadline_s=10) == 10
+    assert np.array_equal(process.render(1, frame(9), 8, 8, deadline_s=30), later)
+    assert (int(counted[0, 0, 0]), int(later[0, 0, 0])) == (6, 10)  # the buffer counted every step, once
+    process.close()  # a fresh child has lost the simulation: it starts from frame 0 and draws the same frame
+    assert process.steps_to(1, frame(9), 8, 8, deadline_s=10) == 10
+    assert np.array_equal(process.render(1, frame(9), 8, 8, deadline_s=30), later)

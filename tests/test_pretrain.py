@@ -36,6 +36,7 @@ from pretrain.train import (  # noqa: E402
 )
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
+from tests.fake_clock import FakeClock, fake_time_in_live_data  # noqa: E402
 from tests.slow_programs import ENDLESS_FRAME  # noqa: E402
 
 PATTERN = """
@@ -128,21 +129,11 @@ def test_pool_visits_every_program_and_skips_broken_ones(tmp_path):
     assert 5 not in drawn and len(drawn) >= 4  # the program that does not compile is never a label
 
 
-class _Clock:
-    """A fake perf_counter: slow programs move it on instead of sleeping, so budgets are judged without timing."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
 class _SlowDrawable:
-    def __init__(self, clock: _Clock, cost_s: float) -> None:
+    def __init__(self, clock: FakeClock, cost_s: float) -> None:
         self.clock, self.cost_s = clock, cost_s
 
-    def render(self, frame, width, height):
+    def render(self, frame, width, height, budget_s):
         self.clock.now += self.cost_s
         return np.full((height, width, 3), 100, np.uint8)
 
@@ -153,7 +144,7 @@ class _SlowDrawable:
 class _SlowBackend:
     """Programs named `slow-draw` take 0.2 s a frame and `slow-compile` 0.2 s to compile; others take no time."""
 
-    def __init__(self, clock: _Clock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
 
     def compile(self, source):
@@ -166,10 +157,7 @@ class _SlowBackend:
 
 
 def test_programs_over_the_time_budgets_leave_the_pool(caplog, monkeypatch):
-    import pretrain.data
-
-    clock = _Clock()
-    monkeypatch.setattr(pretrain.data, "time", clock)
+    clock = fake_time_in_live_data(monkeypatch)
     sources = [ProgramSource("shadertoy", f"// {name}") for name in ("fast-a", "slow-draw", "slow-compile", "fast-b")]
     config = LiveDataConfig(size=8, pool_size=4, mixup=1, max_frame_s=0.1, max_compile_s=0.1)
     pool = ProgramPool(sources, config, (0, 0, 0), backend=_SlowBackend(clock))
