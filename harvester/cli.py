@@ -17,6 +17,7 @@ from harvester.commands import crawl as crawl_commands
 from harvester.commands import curate as curate_commands
 from harvester.commands import quickstart as quickstart_commands
 from harvester.commands import render as render_commands
+from harvester.commands import study as study_commands
 from harvester.commands import train as train_commands
 from harvester.errors import HarvestError
 
@@ -57,7 +58,8 @@ def _root(
     """harvest: a corpus of procedural image programs for pretraining vision models."""
 
 
-for module in (crawl_commands, catalog_commands, render_commands, curate_commands, train_commands, quickstart_commands):
+for module in (crawl_commands, catalog_commands, render_commands, curate_commands, train_commands, quickstart_commands,
+               study_commands):
     module.register(app)
 
 
