@@ -256,8 +256,10 @@ class ProgramPool:
         else:
             occupants = self.occupants_at(image_number)
             wanted = [program for program, _ in occupants]
-            # A program held by two slots at once (where two permutations meet) keeps its first tenure.
-            self._entered = {program: entered for program, entered in reversed(occupants)}
+            # A program held by two slots at once (where two permutations meet) runs on its earlier tenure's clock.
+            self._entered = {}
+            for program, entered in occupants:
+                self._entered[program] = min(entered, self._entered.get(program, entered))
             self.clock.keep_only(set(self._entered.items()))
         self._swaps_done = swaps
         if wanted != self._slot_programs:

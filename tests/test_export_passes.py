@@ -105,3 +105,20 @@ def test_malformed_passes_are_one_error(exported):
         manifest.write_text(json.dumps({**entry, "passes": passes}) + "\n")
         with pytest.raises(CorpusError, match=message):
             read_export(out)
+
+
+def test_live_data_takes_multipass_programs_from_an_export_but_not_from_a_format_1_one(exported):
+    from pretrain.errors import PretrainError
+    from pretrain.programs import load_programs
+
+    _, out = exported
+    [program], _ = load_programs(out, None)
+    assert len(program.source.buffers) == 2
+    manifest = out / MANIFEST_NAME
+    entry = json.loads(manifest.read_text())
+    old = {name: value for name, value in entry.items() if name != "passes"} | {"format_version": 1}
+    manifest.write_text(json.dumps(old) + "\n")
+    [read_back] = read_export(out)
+    assert read_back.source.buffer_passes == 2 and not read_back.source.buffers  # the joined code alone
+    with pytest.raises(PretrainError, match="no programs to render"):
+        load_programs(out, None)

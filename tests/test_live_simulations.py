@@ -72,15 +72,18 @@ def test_a_simulation_is_drawn_along_runs_that_restart():
 
 
 def test_simulated_images_repeat_for_a_seed_and_on_resume():
-    first = _batches([COUNTER, STILL], CONFIG, 4)
-    again = _batches([COUNTER, STILL], CONFIG, 4, backend_factory=InProcessGLBackend)
-    resumed = _batches([COUNTER, STILL], CONFIG, 2, start_batch=2)  # a fresh simulation, caught up to its frame
+    # Three programs for two slots: the simulation also leaves its slot and comes back, restarting there.
+    sources = [COUNTER, STILL, ProgramSource("shadertoy", STILL.image.replace("0.2", "0.9"))]
+    first = _batches(sources, CONFIG, 4)
+    again = _batches(sources, CONFIG, 4, backend_factory=InProcessGLBackend)
+    resumed = _batches(sources, CONFIG, 2, start_batch=2)  # a fresh simulation, caught up to its frame
     for a, b in zip(first, again):
         assert torch.equal(torch.as_tensor(a.images), torch.as_tensor(b.images))
     for a, b in zip(first[2:], resumed):
         assert torch.equal(torch.as_tensor(a.images), torch.as_tensor(b.images))
         assert torch.equal(torch.as_tensor(a.label_index), torch.as_tensor(b.label_index))
-    other_seed = _batches([COUNTER, STILL], LiveDataConfig(**{**CONFIG.__dict__, "seed": 6}), 4)
+    assert any(int(label) == 0 for batch in first[2:] for label in batch.label_index[:, 0])
+    other_seed = _batches(sources, LiveDataConfig(**{**CONFIG.__dict__, "seed": 6}), 4)
     assert any(not torch.equal(torch.as_tensor(a.images), torch.as_tensor(b.images)) for a, b in zip(first, other_seed))
 
 
