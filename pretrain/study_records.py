@@ -94,7 +94,7 @@ class StudyFolder:
         """Create the folder for `config`, or check that the one there was made with the same options."""
         stored = self.stored_config()
         if stored is None:
-            if self.root.exists() and any(self.root.iterdir()):
+            if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
                 raise PretrainError(f"{self.root} exists and is not a study folder (no {STUDY_JSON}): "
                                     "choose another --out")
             self.records.mkdir(parents=True, exist_ok=True)

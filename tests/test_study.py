@@ -221,8 +221,11 @@ def test_a_folder_that_is_not_a_study_is_refused(workspace, tmp_path):
     config, data = _study_inputs(workspace)
     (tmp_path / "study").mkdir()
     (tmp_path / "study" / "notes.txt").write_text("mine")
-    with pytest.raises(PretrainError, match="is not a study folder"):
-        run_study(config, StudyFolder(tmp_path / "study"), data, CPU)
+    (tmp_path / "file").write_text("mine")
+    for taken in (tmp_path / "study", tmp_path / "file"):
+        with pytest.raises(PretrainError, match="is not a study folder"):
+            run_study(config, StudyFolder(taken), data, CPU)
+    assert (tmp_path / "study" / "notes.txt").read_text() == "mine" and (tmp_path / "file").read_text() == "mine"
 
 
 def test_ladder_and_nested_subsets(workspace):
