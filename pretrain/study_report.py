@@ -94,8 +94,9 @@ def write_plot(path: Path, config: StudyConfig, records: list[RunRecord], probe_
     figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     baseline = cell(records, RANDOM, 0, linear_best)
     if baseline.values:
-        axes.axhspan(baseline.mean - baseline.std, baseline.mean + baseline.std, color="0.85", label="random init")
-        axes.axhline(baseline.mean, color="0.5", linewidth=1)
+        axes.axhspan(baseline.mean - baseline.std, baseline.mean + baseline.std, color="0.85")
+        spread = " (band: ± std over seeds)" if len(baseline.values) > 1 else ""
+        axes.axhline(baseline.mean, color="0.45", linestyle="--", linewidth=1, label=f"random init{spread}")
     for method in config.methods:
         points = [(n, cell(records, method, n, linear_best)) for n in config.programs]
         points = [(n, c) for n, c in points if c.values]
@@ -107,7 +108,7 @@ def write_plot(path: Path, config: StudyConfig, records: list[RunRecord], probe_
     axes.minorticks_off()
     axes.set_xlabel("programs pretrained on (log scale)")
     axes.set_ylabel(f"linear probe top-1 % ({probe_name})")
-    axes.set_title(f"{config.images_per_run:,} images per run, {config.seeds} seed(s)")
+    axes.set_title(f"{config.images_per_run:,} images per run, {config.seeds} seed{'s' if config.seeds > 1 else ''}")
     axes.legend()
     figure.tight_layout()
     temporary = path.with_name(f".{path.name}.tmp")
