@@ -15,6 +15,14 @@ A slot holding a simulation (Buffer A-D, or a GLSL Sandbox backbuffer) keeps it 
 restarting it at seeded intervals (pretrain/simulations.py); the steps between two draws count against the frame
 budget of the draw that needs them.
 
+Single-pass frames are drawn ahead, a batch at a time (pretrain/batch_plan.py): every frame the batch's images will
+ask of one program is drawn in one atlas draw (renderer/atlas.py), and the images take them in their own order, so
+they are the same bit for bit as with `atlas=False`. An atlas draw of N frames gets N frame budgets.
+
+Programs about to enter the pool are compiled ahead by a helper process (renderer/compile_ahead.py) when
+`compile_ahead` is on, so the stream's own compile of them is a hit in Mesa's shader cache. The helper competes
+with drawing for the cores: it pays where a core would otherwise be idle (see the README's live-data benchmark).
+
 Everything random comes from seeds derived from (run seed, rank, worker, image number): the pool's content at
 image n is computed, not remembered, so a run restarted at step s renders exactly the batches it would have.
 """
@@ -25,21 +33,24 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pretrain.simulations import SimulationClock, SimulationDraw, seeded_mouse
-from renderer.drawing_process import DrawingProcess, DrawTimeout
+from pretrain.batch_plan import draw_ahead, plan_image
+from pretrain.simulations import SimulationClock, SimulationDraw
+from renderer.atlas import DEFAULT_TILES
+from renderer.compile_ahead import CompileAhead
+from renderer.drawing_process import DrawingProcess, DrawTimeout, ProgramsInContext
 from renderer.jobs import FrameSpec, ProgramSource
 
 log = logging.getLogger(__name__)
 
 # Labels: 0..N-1 in the order of the program list; seed-stream tags keep unrelated draws independent.
-_SEQUENCE_TAG, _IMAGE_TAG = 1, 2
+_SEQUENCE_TAG = 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,23 @@ class LiveDataConfig:
     # frames after which a simulation starts again from frame 0.
     simulation_stride: int = 4
     simulation_run_frames: tuple[int, int] = (1, 600)
+    # Drawing: single-pass frames of a batch in atlas draws of up to `atlas_tiles` (same images either way),
+    # the next programs compiled ahead by a helper process, and the EGL devices this rank's streams take turns
+    # over (() = EGL's default device; a backend draws on the first).
+    atlas: bool = True
+    atlas_tiles: int = DEFAULT_TILES
+    compile_ahead: bool = False
+    render_devices: tuple[int, ...] = ()
+
+    @property
+    def device_index(self) -> int | None:
+        return self.render_devices[0] if self.render_devices else None
+
+    def for_stream(self, stream: int) -> LiveDataConfig:
+        """The config a stream's backend gets: on the stream's own device of the rank's."""
+        if not self.render_devices:
+            return self
+        return replace(self, render_devices=(self.render_devices[stream % len(self.render_devices)],))
 
 
 class LiveBatch(NamedTuple):
@@ -73,6 +101,10 @@ class LiveBatch(NamedTuple):
 class Drawable(Protocol):
     def render(self, frame: FrameSpec, width: int, height: int, budget_s: float) -> np.ndarray:
         """The frame; a backend that can stop a draw raises TooSlow past `budget_s`."""
+        ...
+
+    def render_many(self, frames: Sequence[FrameSpec], width: int, height: int, budget_s: float) -> list[np.ndarray]:
+        """Each frame as `render` draws it (in one atlas draw where the backend can), one budget for all."""
         ...
 
     def release(self) -> None: ...
@@ -95,7 +127,8 @@ class TooSlow(Exception):
 
 
 class RenderBackend(Protocol):
-    """Turns program sources into drawables; None when a program does not compile."""
+    """Turns program sources into drawables; None when a program does not compile. A backend may also have
+    `prepare(sources)`: compile these soon-needed programs in the background (see renderer/compile_ahead.py)."""
 
     def compile(self, source: ProgramSource) -> Drawable | None: ...
 
@@ -103,11 +136,15 @@ class RenderBackend(Protocol):
 
 
 class _InProcessDrawable:
-    def __init__(self, program) -> None:
+    def __init__(self, programs: ProgramsInContext, program) -> None:
+        self.programs = programs
         self.program = program
 
     def render(self, frame: FrameSpec, width: int, height: int, budget_s: float) -> np.ndarray:
-        return self.program.render(frame, width, height)  # nothing here can stop it: the pool judges it afterwards
+        return self.programs.draw(self.program, (frame,), width, height)[0]  # nothing here can stop it
+
+    def render_many(self, frames: Sequence[FrameSpec], width: int, height: int, budget_s: float) -> list[np.ndarray]:
+        return self.programs.draw(self.program, frames, width, height)
 
     def steps_to(self, frame: FrameSpec, width: int, height: int) -> int:
         return self.program.steps_to(frame, width, height)
@@ -124,24 +161,22 @@ class InProcessGLBackend:
     Kept to measure what isolation costs (bench/pipeline.py)."""
 
     def __init__(self, config: LiveDataConfig | None = None) -> None:
-        self._context = None
+        self.config = config or LiveDataConfig()
+        self._programs: ProgramsInContext | None = None
 
     def compile(self, source: ProgramSource) -> Drawable | None:
-        from renderer.program import ProgramError, compile_program
-
-        if self._context is None:
+        if self._programs is None:
             from renderer.context import create_context
 
-            self._context = create_context()
-        try:
-            return _InProcessDrawable(compile_program(self._context, source))
-        except ProgramError:
-            return None
+            tiles = self.config.atlas_tiles if self.config.atlas else 0
+            self._programs = ProgramsInContext(create_context(self.config.device_index), tiles)
+        program = self._programs.build(source)
+        return None if program is None else _InProcessDrawable(self._programs, program)
 
     def close(self) -> None:
-        if self._context is not None:
-            self._context.release()
-            self._context = None
+        if self._programs is not None:
+            self._programs.ctx.release()
+            self._programs = None
 
 
 class _IsolatedDrawable:
@@ -153,6 +188,12 @@ class _IsolatedDrawable:
     def render(self, frame: FrameSpec, width: int, height: int, budget_s: float) -> np.ndarray:
         try:
             return self.process.render(self.key, frame, width, height, budget_s)
+        except DrawTimeout as exc:
+            raise TooSlow(str(exc)) from None
+
+    def render_many(self, frames: Sequence[FrameSpec], width: int, height: int, budget_s: float) -> list[np.ndarray]:
+        try:
+            return self.process.render_many(self.key, frames, width, height, budget_s)
         except DrawTimeout as exc:
             raise TooSlow(str(exc)) from None
 
@@ -175,8 +216,17 @@ class IsolatedGLBackend:
 
     def __init__(self, config: LiveDataConfig) -> None:
         self.config = config
-        self.process = DrawingProcess()
+        tiles = config.atlas_tiles if config.atlas else 0
+        self.process = DrawingProcess(device_index=config.device_index, atlas_tiles=tiles)
         self._next_key = 0
+        self.ahead: CompileAhead | None = None
+        if config.compile_ahead:
+            helper = DrawingProcess(device_index=config.device_index, atlas_tiles=tiles)
+            self.ahead = CompileAhead(helper, config.max_compile_s)
+
+    def prepare(self, sources: Sequence[ProgramSource]) -> None:
+        if self.ahead is not None:
+            self.ahead.want(sources)
 
     def compile(self, source: ProgramSource) -> Drawable | None:
         self._next_key += 1
@@ -188,6 +238,8 @@ class IsolatedGLBackend:
 
     def close(self) -> None:
         self.process.close()
+        if self.ahead is not None:
+            self.ahead.close()
 
 
 def gl_backend(config: LiveDataConfig) -> RenderBackend:
@@ -217,6 +269,9 @@ class ProgramPool:
                                      config.simulation_run_frames, config.size)
         self._entered: dict[int, int] = {}  # program -> the image at which it entered its slot
         self._runs: dict[int, tuple[int, int]] = {}  # simulation run each compiled simulation last drew
+        self._ahead: set[int] = set()  # compiled for a later image than the pool's, kept until they enter
+        self._drawn_ahead: dict[tuple[int, FrameSpec], list[np.ndarray]] = {}  # frames drawn in atlas draws
+        self.atlas_draws = 0
 
     def _sequence_item(self, position: int) -> int:
         count = len(self.sources)
@@ -263,7 +318,8 @@ class ProgramPool:
             self.clock.keep_only(set(self._entered.items()))
         self._swaps_done = swaps
         if wanted != self._slot_programs:
-            for program in set(self._compiled) - set(wanted):
+            self._ahead -= set(wanted)
+            for program in set(self._compiled) - set(wanted) - self._ahead:
                 drawable = self._compiled.pop(program)
                 if drawable is not None:
                     drawable.release()
@@ -278,6 +334,66 @@ class ProgramPool:
                 "is the export validated?"
             )
         return live
+
+    def preview_live(self, image_number: int) -> list[int]:
+        """The live programs at a later `image_number`, as `live_at` will find them, compiling what enters by
+        then (kept until it does) and releasing nothing."""
+        wanted = self.programs_at(image_number)
+        for program in wanted:
+            if program not in self._compiled:
+                self._compiled[program] = self._compile(program)
+                self._ahead.add(program)
+        return [p for p in wanted if self._compiled.get(p) is not None]
+
+    def entering(self, first_image: int, count: int) -> list[int]:
+        """The programs that enter the pool at images first_image..first_image + count - 1, in order."""
+        if self.slots == len(self.sources):
+            return []
+        swap_every = max(1, self.config.swap_every)
+        first_swap = max(1, -(-first_image // swap_every))
+        last_swap = (first_image + count - 1) // swap_every
+        return [self._sequence_item(self.slots + j - 1) for j in range(first_swap, last_swap + 1)]
+
+    def compile_ahead(self, first_image: int, count: int) -> None:
+        """Ask the backend to compile in the background what enters at images first_image.. (and, before the pool
+        is filled, its first programs from the last one back, to meet the stream's own compiles halfway)."""
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is None:
+            return
+        upcoming = self.entering(first_image, count)
+        if not self._compiled:
+            upcoming = [*reversed(self.programs_at(first_image)), *upcoming]
+        fresh = [p for p in dict.fromkeys(upcoming) if p not in self._compiled and p not in self._too_slow]
+        prepare([self.sources[p] for p in fresh])
+
+    def forget_drawn_ahead(self) -> None:
+        self._drawn_ahead.clear()
+
+    def draw_ahead(self, program: int, frames: Sequence[FrameSpec], size: int) -> bool:
+        """Draw `frames` of a single-pass program in one draw, to be handed out by `render`; False when the
+        program has (just) left the pool. The draw's budget is one `max_frame_s` per frame."""
+        drawable = self._compiled.get(program)
+        if drawable is None:
+            return False
+        if not hasattr(drawable, "render_many"):
+            return True  # a backend that draws one frame at a time: `render` draws them when asked
+        budget = self.config.max_frame_s * len(frames)
+        started = time.perf_counter()
+        try:
+            drawn = drawable.render_many(frames, size, size, budget)
+        except TooSlow:
+            drawn = None
+        except Exception:  # as in `render`: a program that fails to draw leaves the pool
+            self._discard(program)
+            return False
+        if drawn is None or time.perf_counter() - started > budget:
+            self._discard(program)
+            self._drop_slow(program, f"an atlas draw of {len(frames)} frames took over {budget:g} s")
+            return False
+        self.atlas_draws += 1
+        for frame, pixels in zip(frames, drawn):
+            self._drawn_ahead.setdefault((program, frame), []).append(pixels)
+        return True
 
     def _drop_slow(self, program: int, what: str) -> None:
         self._too_slow.add(program)
@@ -336,6 +452,9 @@ class ProgramPool:
         drawable = self._compiled.get(program)
         if drawable is None:
             return None
+        ready = self._drawn_ahead.get((program, frame)) if run is None else None
+        if ready:
+            return ready.pop()
         started, frames = time.perf_counter(), 1
         try:
             frames = self._frames_needed(program, frame, size, run)
@@ -363,15 +482,15 @@ class ProgramPool:
             if drawable is not None:
                 drawable.release()
         self._compiled.clear()
+        self._ahead.clear()
+        self._drawn_ahead.clear()
         self._runs.clear()
         self._slot_programs = [None] * self.slots
 
 
-def _draw_one(pool: ProgramPool, program: int, image_number: int, rng: np.random.Generator,
+def _draw_one(pool: ProgramPool, program: int, frame: FrameSpec, image_number: int,
               config: LiveDataConfig) -> np.ndarray | None:
-    """A single-pass program at a random time and mouse, a simulation at its frame of this image."""
-    mouse = seeded_mouse(rng, config.size)
-    frame = FrameSpec(time=float(rng.uniform(*config.time_range)), mouse=mouse)  # drawn for every program: same seeds
+    """A single-pass program at its planned time and mouse, a simulation at its frame of this image."""
     if not pool.simulated(program):
         return pool.render(program, frame, config.size)
     draw = pool.simulation_draw(program, image_number)
@@ -380,26 +499,40 @@ def _draw_one(pool: ProgramPool, program: int, image_number: int, rng: np.random
 
 def draw_image(pool: ProgramPool, image_number: int, config: LiveDataConfig) -> tuple[np.ndarray, list[int], list[float]]:
     """One training image: K programs of the pool, each at a random time and mouse (a simulation: at its frame),
-    blended with Dirichlet weights."""
+    blended with Dirichlet weights (pretrain/batch_plan.py plans them)."""
     size = config.size
     for attempt in range(8):
-        rng = np.random.default_rng([*pool.stream_seed, _IMAGE_TAG, image_number, attempt])
         live = pool.live_at(image_number)
-        k = config.mixup
-        chosen = rng.choice(live, size=k, replace=len(live) < k).tolist()
-        weights = rng.dirichlet([config.dirichlet_alpha] * k) if k > 1 else np.ones(1)
+        plan = plan_image(pool.stream_seed, image_number, attempt, live, config)
         blend = np.zeros((size, size, 3), dtype=np.float32)
         complete = True
-        for program, weight in zip(chosen, weights):
-            pixels = _draw_one(pool, program, image_number, rng, config)
+        for program, weight, frame in zip(plan.programs, plan.weights, plan.frames):
+            pixels = _draw_one(pool, program, frame, image_number, config)
             if pixels is None:
                 complete = False  # the program just left the pool; draw again with the next attempt's seed
                 break
             blend += float(weight) * pixels[..., :3].astype(np.float32)
         if complete:
             image = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
-            return image, [int(p) for p in chosen], [float(w) for w in weights]
+            return image, list(plan.programs), list(plan.weights)
     raise RuntimeError(f"programs kept failing to draw at image {image_number}")
+
+
+def draw_batch(pool: ProgramPool, first_image: int, count: int, config: LiveDataConfig) -> LiveBatch:
+    """Images first_image.. of a stream as plain arrays (NHWC), its single-pass frames drawn ahead in atlas draws
+    when `config.atlas`, and what enters the pool next compiled ahead when the backend can."""
+    pool.compile_ahead(first_image + count, count)
+    if config.atlas:
+        draw_ahead(pool, first_image, count, config)
+    images, indices, weights = [], [], []
+    for image_number in range(first_image, first_image + count):
+        image, chosen, blend = draw_image(pool, image_number, config)
+        images.append(image)
+        indices.append(chosen)
+        weights.append(blend)
+    pool.forget_drawn_ahead()
+    return LiveBatch(images=np.stack(images), label_index=np.asarray(indices, dtype=np.int64),
+                     label_weight=np.asarray(weights, dtype=np.float32))
 
 
 class LiveRenders(IterableDataset):
@@ -432,24 +565,14 @@ class LiveRenders(IterableDataset):
             os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per worker: workers are the parallelism
         first_batch = self.start_batch + worker
         stream = first_batch % workers
-        backend = self.backend_factory(self.config)
+        backend = self.backend_factory(self.config.for_stream(stream))
         pool = ProgramPool(self.sources, self.config, (self.config.seed, self.rank, stream), backend)
         local_batch = first_batch // workers
         batch_size = self.config.batch_size
         try:
             while True:
-                images, indices, weights = [], [], []
-                for j in range(batch_size):
-                    image, chosen, blend = draw_image(pool, local_batch * batch_size + j, self.config)
-                    images.append(image)
-                    indices.append(chosen)
-                    weights.append(blend)
                 # Plain arrays (NHWC); LiveLoader turns them into tensors on the trainer's side.
-                yield LiveBatch(
-                    images=np.stack(images),
-                    label_index=np.asarray(indices, dtype=np.int64),
-                    label_weight=np.asarray(weights, dtype=np.float32),
-                )
+                yield draw_batch(pool, local_batch * batch_size, batch_size, self.config)
                 local_batch += 1
         finally:
             pool.close()

@@ -79,6 +79,8 @@ class PretrainConfig:
     queue_size: int = 4096
     moco_momentum: float = 0.99
     temperature: float = 0.2
+    atlas: bool = True  # single-pass frames of a batch in atlas draws (the same images either way)
+    compile_ahead: bool | None = None  # None: where a core is free for it (see compile_ahead_default)
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -113,6 +115,16 @@ def machine_defaults(method: str, device: torch.device) -> dict:
                     queue_size=65_536, moco_momentum=0.999, checkpoint_every=1000)
     return dict(batch_size=64, steps=300, workers=max(1, min(cores - 1, 8)), width=64, mixup=mixup,
                 queue_size=4096, moco_momentum=0.99, checkpoint_every=100)
+
+
+def compile_ahead_default(device: torch.device, workers: int, local_world_size: int) -> bool:
+    """Compile ahead where it does not take a core from drawing: on a GPU (drawing waits on the GPU, the CPU
+    compiles) or when every drawing process, its helper and the trainer each have a core. On 2 cores the helper
+    only moves the compile from one busy core to another (bench/pipeline.py measures it)."""
+    if device.type == "cuda":
+        return True
+    cores = os.cpu_count() or 1
+    return workers > 0 and cores >= local_world_size * (2 * workers + 1)
 
 
 @dataclass(frozen=True)
@@ -376,7 +388,8 @@ def _check_run_folder(files: _RunFiles, resume: bool, env: DistEnv) -> None:
 
 
 def _live_batches(config: PretrainConfig, programs: list[ExportedProgram], env: DistEnv, start_step: int,
-                  backend_factory: Callable[[LiveDataConfig], RenderBackend]) -> Iterator[LiveBatch]:
+                  backend_factory: Callable[[LiveDataConfig], RenderBackend],
+                  render_devices: tuple[int, ...]) -> Iterator[LiveBatch]:
     """The endless batches from `start_step` on; the render workers stop when the iterator is dropped."""
     if env.device.type == "cpu" and config.workers > 0:
         # Renderers and trainer share the cores: intra-op threads that find their core taken spin at every barrier
@@ -384,7 +397,9 @@ def _live_batches(config: PretrainConfig, programs: list[ExportedProgram], env: 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // env.world_size - config.workers))
     data_config = LiveDataConfig(
         size=config.size, batch_size=config.batch_size, pool_size=config.pool_size, swap_every=config.swap_every,
-        mixup=config.mixup, seed=config.seed,
+        mixup=config.mixup, seed=config.seed, atlas=config.atlas, render_devices=render_devices,
+        compile_ahead=config.compile_ahead if config.compile_ahead is not None else compile_ahead_default(
+            env.device, config.workers, int(os.environ.get("LOCAL_WORLD_SIZE", env.world_size))),
     )
     dataset = LiveRenders([p.source for p in programs], data_config, rank=env.rank, start_batch=start_step,
                           backend_factory=backend_factory)
@@ -405,11 +420,13 @@ def run_pretraining(
     stop: StopRequest | None = None,
     on_step: Callable[[StepMetrics], None] | None = None,
     backend_factory: Callable[[LiveDataConfig], RenderBackend] = gl_backend,
+    render_devices: tuple[int, ...] = (),
 ) -> RunSummary:
     """Train `config.steps` steps (or until `stop_at`, which simulates an interruption) and checkpoint at the end.
     With `resume`, restart from `run_dir`'s checkpoint: model, optimizer, MoCo queue, scaler and the data position
     (every data and augmentation seed derives from run seed, rank and step). Once `stop` holds a signal (on any
-    rank), every rank stops after its current step, checkpoints and returns; the summary names the signal."""
+    rank), every rank stops after its current step, checkpoints and returns; the summary names the signal.
+    `render_devices`: the EGL devices this rank's render workers take turns over (pretrain/render_devices.py)."""
     config.validate()
     files = _RunFiles(run_dir, env.is_main)
     _check_run_folder(files, resume, env)
@@ -424,7 +441,7 @@ def run_pretraining(
     vote = StopVote(env)
     end_step = config.steps if stop_at is None else min(stop_at, config.steps)
     step, last_loss, rate, stopped_by = start_step, None, None, 0
-    batches = _live_batches(config, programs, env, start_step, backend_factory)
+    batches = _live_batches(config, programs, env, start_step, backend_factory, render_devices)
     window = _Window(config, env)
     trainer.objective.train()
     try:

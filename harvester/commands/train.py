@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harvester.cli_common import DbOption, console, err_console
+from harvester.cli_common import DbOption, RenderDeviceOption, console, err_console
 from harvester.commands.train_progress import step_reporter
 from harvester.errors import HarvestError
 from harvester.media_option import MediaDirOption, checked_media_dir
@@ -48,6 +48,9 @@ def pretrain(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
     media_dir: MediaDirOption = None,
+    atlas: bool = typer.Option(True, "--atlas/--no-atlas", help="Draw a batch's frames of a program in one atlas draw (the same images either way)."),
+    compile_ahead: Optional[bool] = typer.Option(None, "--compile-ahead/--no-compile-ahead", help="Compile the programs about to enter the pool in a helper process (default: on a GPU, or when a core is free for it).", show_default=False),
+    render_device: RenderDeviceOption = "auto",
 ) -> None:
     """Pretrain a ResNet on images rendered live from the programs (no image is stored)."""
     _use_media_dir(media_dir)
@@ -60,14 +63,15 @@ def pretrain(
         raise HarvestError("--resume needs --out RUN_DIR (the run to continue)")
     env = init_distributed(device)
     try:
+        devices = _rank_devices(render_device, env)
         if resume:
             config = read_run_config(out)
-            if steps is not None:
-                config = resolved_config(config, {"steps": steps})
+            config = resolved_config(config, {"steps": steps, "compile_ahead": compile_ahead, "atlas": atlas})
         else:
             config = _new_run_config(method, env.device, dict(
                 arch=arch, width=width, size=size, batch_size=batch_size, steps=steps, workers=workers,
                 mixup=mixup, pool_size=pool_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
+                atlas=atlas, compile_ahead=compile_ahead,
             ))
         config.validate()
         all_programs, origin = load_programs(data, db)
@@ -84,12 +88,14 @@ def pretrain(
                 f"pool {min(config.pool_size, len(programs))} -> {run_dir}",
                 markup=False, highlight=False, soft_wrap=True,
             )
-        summary = _train_with_progress(config, run_dir, programs, env, resume, origin)
+            _print_renderers(devices)
+        summary = _train_with_progress(config, run_dir, programs, env, resume, origin, devices)
     finally:
         shutdown(env)
     if summary.stopped_by:
         _report_stop(summary, config, env, {"--data": data, "--db": db, "--num-programs": num_programs,
-                                            "--device": device, "--media-dir": media_dir})
+                                            "--device": device, "--media-dir": media_dir,
+                                            "--render-device": None if render_device == "auto" else render_device})
     if env.is_main:
         loss = summary.final_loss if summary.final_loss is None else round(summary.final_loss, 4)
         console.print(
@@ -118,17 +124,33 @@ def _new_run_config(method: Optional[str], device, overrides: dict):
     return resolved_config(base, overrides)
 
 
-def _train_with_progress(config, run_dir, programs, env, resume, origin):
+def _rank_devices(render_device: str, env) -> tuple[int, ...]:
+    """This rank's render devices; a device that does not exist is one error line (RenderError) before any work."""
+    from pretrain.render_devices import rank_render_devices
+
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", env.world_size))
+    return rank_render_devices(render_device, env.local_rank, local_world)
+
+
+def _print_renderers(devices: tuple[int, ...]) -> None:
+    """Say once which GL renderer draws (rank 0's devices), so llvmpipe standing in for a GPU is plain to see."""
+    from renderer.devices import describe_render_devices
+
+    for line in describe_render_devices(devices):
+        err_console.print(f"rendering on: {line}", highlight=False, markup=False)
+
+
+def _train_with_progress(config, run_dir, programs, env, resume, origin, devices):
     from pretrain.stopping import stop_on_signals
     from pretrain.train import run_pretraining
 
+    options = dict(resume=resume, origin=origin, render_devices=devices)
     with stop_on_signals() as stop:
         if not env.is_main:
-            return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin, stop=stop)
+            return run_pretraining(config, run_dir, programs, env, stop=stop, **options)
         images_per_step = config.batch_size * env.world_size
         with step_reporter(console, config.steps, images_per_step, config.log_every) as on_step:
-            return run_pretraining(config, run_dir, programs, env, resume=resume, origin=origin, stop=stop,
-                                   on_step=on_step)
+            return run_pretraining(config, run_dir, programs, env, stop=stop, on_step=on_step, **options)
 
 
 def resume_command(run_dir: Path, steps: int, passed: dict[str, object], world_size: int = 1,
