@@ -1,5 +1,14 @@
-"""Benchmark of the live pretraining data: what the renderers supply against what the trainer consumes.
+"""Benchmark of the live pretraining data: what the renderers supply against what they could, and against what
+the trainer consumes.
 
+Supply table (the default), at each --sizes, on the same programs:
+- limit: the in-process render-only limit: the programs compiled once, one frame per draw, in this process
+  (LP_NUM_THREADS=1, as a render worker draws), no compile, no pool, no isolation;
+- supply with and without atlas draws and compile-ahead: images/s that `LiveRenders` yields with W workers after
+  the first batch (the pool filled), each on a cold Mesa shader cache of its own, so compiles cost what they cost
+  in a run over new programs; and supply / limit.
+
+With --trainer, also (at the first size):
 1. supply: images/s that `LiveRenders` yields with W spawned render workers (after the pool's first compile),
    drawing in killable child processes (the default) and, for the cost of that isolation, in the workers
    themselves;
@@ -9,7 +18,8 @@
 Programs: the `ok` programs of a validated catalog (`--db`), or of a temporary catalog built from
 ../shared/samples/shadertoy-flat with `harvest crawl --source local` + `harvest validate` (slow: minutes).
 
-    python bench/pipeline.py [--db CATALOG] [--workers 1] [--mixup 1] [--method supervised] [--seconds 30]
+    python bench/pipeline.py [--db CATALOG] [--programs 64] [--sizes 32,64,128] [--workers 1] [--mixup 1]
+                             [--seconds 15] [--trainer [--method supervised]]
 """
 
 from __future__ import annotations
@@ -31,23 +41,26 @@ def load_avg() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def sample_programs(db: Path | None, workdir: Path):
-    """The validated programs of `db`, or of a fresh catalog of the shared flat samples."""
+def sample_programs(db: Path | None, workdir: Path, limit: int):
+    """The validated single-pass programs of `db`, or of a fresh catalog of the shared flat samples (the first
+    `limit` validated)."""
     from corpus.db import open_catalog
     from corpus.export_format import programs_from_catalog
 
     if db is None:
         db = workdir / "harvest.db"
         flat = SHARED / "samples" / "shadertoy-flat"
-        for command in (["crawl", "--source", "local", "--path", str(flat)], ["validate"]):
+        validate = ["validate", "--limit", str(2 * limit), "--no-score"]
+        for command in (["crawl", "--source", "local", "--path", str(flat)], validate):
             print(f"$ harvest {' '.join(command)} --db {db}", flush=True)
             subprocess.run([sys.executable, "-m", "harvester.cli", *command, "--db", str(db)], check=True,
                            cwd=workdir, stdout=subprocess.DEVNULL)
     catalog = open_catalog(db)
     try:
-        return programs_from_catalog(catalog)
+        programs = programs_from_catalog(catalog)
     finally:
         catalog.close()
+    return [p for p in programs if not p.source.multipass][:limit]
 
 
 def measure_supply(sources, config, workers: int, seconds: float, isolated: bool = True) -> tuple[float, float]:
@@ -116,18 +129,100 @@ def measure_combined(config, programs, seconds: float, workdir: Path) -> float:
     return sum(steady) / max(1, len(steady))
 
 
+def render_limit(sources, size: int, seconds: float, frames_per_program: int = 8) -> float:
+    """Frames/s of single draws of already compiled programs in this process, at random times."""
+    import numpy as np
+
+    from renderer.context import create_context
+    from renderer.jobs import FrameSpec
+    from renderer.program import ProgramError, compile_program
+
+    ctx = create_context()
+    compiled = []
+    for source in sources:
+        try:
+            compiled.append(compile_program(ctx, source))
+        except ProgramError:
+            continue
+    rng = np.random.default_rng(0)
+    frames, begin = 0, time.perf_counter()
+    while time.perf_counter() - begin < seconds:
+        for program in compiled:
+            for _ in range(frames_per_program):  # a pool slot draws several frames between swaps
+                program.render(FrameSpec(time=float(rng.uniform(0.1, 10.0))), size, size)
+            frames += frames_per_program
+    rate = frames / (time.perf_counter() - begin)
+    for program in compiled:
+        program.release()
+    ctx.release()
+    return rate
+
+
+VARIANTS = (("single draws", False, False), ("atlas", True, False), ("compile-ahead", False, True),
+            ("atlas + compile-ahead", True, True))
+
+
+def supply_table(sources, args, workdir: Path) -> None:
+    from dataclasses import replace
+
+    from pretrain.data import LiveDataConfig
+
+    os.environ["LP_NUM_THREADS"] = "1"
+    print(f"| size | limit (img/s) | {' | '.join(name for name, _, _ in VARIANTS)} |")
+    print(f"|---:|---:|{'---:|' * len(VARIANTS)}")
+    for size in args.sizes:
+        limit = render_limit(sources, size, args.seconds) / args.mixup
+        cells = []
+        for name, atlas, ahead in VARIANTS:
+            config = LiveDataConfig(size=size, batch_size=args.batch_size, pool_size=args.pool_size,
+                                    swap_every=args.swap_every, mixup=args.mixup, seed=0)
+            config = replace(config, atlas=atlas, compile_ahead=ahead)
+            # A cold cache of its own: compiles cost what they cost on new programs, and no variant warms another's.
+            os.environ["MESA_SHADER_CACHE_DIR"] = str(workdir / f"cache-{size}-{atlas}-{ahead}")
+            supply, _ = measure_supply(sources, config, args.workers, args.seconds)
+            cells.append(f"{supply:.1f} ({supply / limit:.2f})")
+        print(f"| {size} | {limit:.1f} | {' | '.join(cells)} |  load {load_avg()}", flush=True)
+
+
+def trainer_rows(programs, sources, args, workdir: Path) -> None:
+    from pretrain.data import LiveDataConfig, LiveRenders, batch_as_tensors
+    from pretrain.train import PretrainConfig
+
+    size = args.sizes[0]
+    data_config = LiveDataConfig(size=size, batch_size=args.batch_size, pool_size=args.pool_size,
+                                 swap_every=args.swap_every, mixup=args.mixup, seed=0)
+    train_config = PretrainConfig(
+        method=args.method, width=args.width, size=size, batch_size=args.batch_size, steps=10_000,
+        workers=args.workers, mixup=args.mixup, pool_size=args.pool_size, swap_every=args.swap_every,
+        checkpoint_every=10_000, log_every=2,
+    )
+    supply, first = measure_supply(sources, data_config, args.workers, args.seconds)
+    in_process, _ = measure_supply(sources, data_config, args.workers, args.seconds, isolated=False)
+    print(f"supply:   {supply:7.1f} images/s isolated, {in_process:7.1f} drawing inside the workers "
+          f"(isolated/in-process {supply / in_process:.2f}); load {load_avg()}", flush=True)
+    batch = batch_as_tensors(next(iter(LiveRenders(sources, data_config))), pin_memory=False)
+    consume = measure_consume(train_config, batch, args.seconds, len(programs))
+    print(f"consume:  {consume:7.1f} images/s ({args.method}, resnet18 width {args.width}, {size} px, "
+          f"batch {args.batch_size}); load {load_avg()}", flush=True)
+    combined = measure_combined(train_config, programs, args.seconds + 20, workdir)
+    print(f"combined: {combined:7.1f} images/s (run_pretraining, {args.workers} worker(s)); load {load_avg()}")
+    print(f"ratio supply/consume: {supply / consume:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, default=None)
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--programs", type=int, default=64, help="validated single-pass programs to use")
+    parser.add_argument("--sizes", type=lambda text: [int(v) for v in text.split(",")], default=[32, 64, 128])
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--method", default="supervised", choices=("supervised", "moco", "simclr", "supcon"))
     parser.add_argument("--mixup", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--pool-size", type=int, default=32)
     parser.add_argument("--swap-every", type=int, default=32)
-    parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--trainer", action="store_true", help="also the trainer's consumption and a combined run")
     args = parser.parse_args()
     if args.db is None and not SHARED.is_dir():
         print(f"skipped: {SHARED} is absent and no --db was given")
@@ -137,34 +232,16 @@ def main() -> None:
     except ImportError:
         print("skipped: torch is not installed (pip install 'harvest[train]')")
         return
-    from pretrain.data import LiveDataConfig, LiveRenders, batch_as_tensors
-    from pretrain.train import PretrainConfig
-
     with tempfile.TemporaryDirectory(prefix="harvest-pipeline-") as tmp:
         workdir = Path(tmp)
-        programs = sample_programs(args.db, workdir)
+        programs = sample_programs(args.db, workdir, args.programs)
         sources = [p.source for p in programs]
-        data_config = LiveDataConfig(size=args.size, batch_size=args.batch_size, pool_size=args.pool_size,
-                                     swap_every=args.swap_every, mixup=args.mixup, seed=0)
-        train_config = PretrainConfig(
-            method=args.method, width=args.width, size=args.size, batch_size=args.batch_size, steps=10_000,
-            workers=args.workers, mixup=args.mixup, pool_size=args.pool_size, swap_every=args.swap_every,
-            checkpoint_every=10_000, log_every=2,
-        )
-        print(f"{len(programs)} programs; load before: {load_avg()}")
-        supply, first = measure_supply(sources, data_config, args.workers, args.seconds)
-        print(f"supply:   {supply:7.1f} images/s with {args.workers} worker(s), pool {args.pool_size}, swap every "
-              f"{args.swap_every}, MixUp {args.mixup} (first batch after {first:.1f} s); load {load_avg()}", flush=True)
-        in_process, _ = measure_supply(sources, data_config, args.workers, args.seconds, isolated=False)
-        print(f"supply:   {in_process:7.1f} images/s drawing inside the workers (no isolation); "
-              f"isolated/in-process {supply / in_process:.2f}; load {load_avg()}", flush=True)
-        batch = batch_as_tensors(next(iter(LiveRenders(sources, data_config))), pin_memory=False)
-        consume = measure_consume(train_config, batch, args.seconds, len(programs))
-        print(f"consume:  {consume:7.1f} images/s ({args.method}, resnet18 width {args.width}, {args.size} px, "
-              f"batch {args.batch_size}); load {load_avg()}", flush=True)
-        combined = measure_combined(train_config, programs, args.seconds + 20, workdir)
-        print(f"combined: {combined:7.1f} images/s (run_pretraining, {args.workers} worker(s)); load {load_avg()}")
-        print(f"ratio supply/consume: {supply / consume:.2f}")
+        print(f"{len(programs)} programs, {args.workers} worker(s), pool {args.pool_size}, swap every "
+              f"{args.swap_every}, MixUp {args.mixup}, batch {args.batch_size}, {args.seconds:g} s a cell; "
+              f"{os.cpu_count()} cores, load before: {load_avg()}; cells: img/s (supply / limit)", flush=True)
+        supply_table(sources, args, workdir)
+        if args.trainer:
+            trainer_rows(programs, sources, args, workdir)
 
 
 if __name__ == "__main__":
