@@ -421,12 +421,14 @@ def run_pretraining(
     on_step: Callable[[StepMetrics], None] | None = None,
     backend_factory: Callable[[LiveDataConfig], RenderBackend] = gl_backend,
     render_devices: tuple[int, ...] = (),
+    on_start: Callable[[], None] | None = None,
 ) -> RunSummary:
     """Train `config.steps` steps (or until `stop_at`, which simulates an interruption) and checkpoint at the end.
     With `resume`, restart from `run_dir`'s checkpoint: model, optimizer, MoCo queue, scaler and the data position
     (every data and augmentation seed derives from run seed, rank and step). Once `stop` holds a signal (on any
     rank), every rank stops after its current step, checkpoints and returns; the summary names the signal.
-    `render_devices`: the EGL devices this rank's render workers take turns over (pretrain/render_devices.py)."""
+    `render_devices`: the EGL devices this rank's render workers take turns over (pretrain/render_devices.py);
+    `on_start` is called on rank 0 once the run folder is checked, before the first batch."""
     config.validate()
     files = _RunFiles(run_dir, env.is_main)
     _check_run_folder(files, resume, env)
@@ -437,6 +439,8 @@ def run_pretraining(
     else:
         files.start(config, programs, origin)
     barrier(env)
+    if on_start is not None and env.is_main:
+        on_start()
     trainer.wrap_distributed()
     vote = StopVote(env)
     end_step = config.steps if stop_at is None else min(stop_at, config.steps)

@@ -88,7 +88,6 @@ def pretrain(
                 f"pool {min(config.pool_size, len(programs))} -> {run_dir}",
                 markup=False, highlight=False, soft_wrap=True,
             )
-            _print_renderers(devices)
         summary = _train_with_progress(config, run_dir, programs, env, resume, origin, devices)
     finally:
         shutdown(env)
@@ -144,7 +143,7 @@ def _train_with_progress(config, run_dir, programs, env, resume, origin, devices
     from pretrain.stopping import stop_on_signals
     from pretrain.train import run_pretraining
 
-    options = dict(resume=resume, origin=origin, render_devices=devices)
+    options = dict(resume=resume, origin=origin, render_devices=devices, on_start=lambda: _print_renderers(devices))
     with stop_on_signals() as stop:
         if not env.is_main:
             return run_pretraining(config, run_dir, programs, env, stop=stop, **options)
