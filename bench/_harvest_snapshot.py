@@ -23,17 +23,12 @@ import numpy as np
 from corpus.render_source import fetched_program_source
 from harvester.sources.base import RecordError
 from harvester.sources.shadertoy_format import program_from_shader
+from renderer.compiler import compile_program
 from renderer.context import create_context
 from renderer.dialects import wrap
 from renderer.jobs import FrameSpec, ProgramSource
 from renderer.passes import simulation_frame
-from renderer.program import (
-    CompiledProgram,
-    ProgramError,
-    compile_program,
-    link,
-    preflight,
-)
+from renderer.program import CompiledProgram, ProgramError, link, preflight
 from renderer.textures import BoundTexture
 
 SIZE = int(os.environ.get("FAITHFUL_SIZE", "128"))

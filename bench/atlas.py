@@ -66,8 +66,9 @@ def single_pass_codes(limit: int) -> list[str]:
 def compile_pairs(ctx, codes: list[str], wanted: int, tiles: int):
     """(separate, atlas) compiled programs for the first `wanted` codes that compile both ways."""
     from renderer.atlas import AtlasError, AtlasProgram
+    from renderer.compiler import compile_program
     from renderer.jobs import ProgramSource
-    from renderer.program import CompiledProgram, ProgramError, compile_program
+    from renderer.program import CompiledProgram, ProgramError
 
     pairs = []
     for code in codes:

@@ -133,9 +133,10 @@ def render_limit(sources, size: int, seconds: float, frames_per_program: int = 8
     """Frames/s of single draws of already compiled programs in this process, at random times."""
     import numpy as np
 
+    from renderer.compiler import compile_program
     from renderer.context import create_context
     from renderer.jobs import FrameSpec
-    from renderer.program import ProgramError, compile_program
+    from renderer.program import ProgramError
 
     ctx = create_context()
     compiled = []

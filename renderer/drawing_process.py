@@ -263,7 +263,8 @@ class ProgramsInContext:
         """The program drawn once at 1x1 (which is when llvmpipe generates code); None when it does not compile."""
         from renderer.atlas import AtlasProgram
         from renderer.atlas_source import AtlasError
-        from renderer.program import ProgramError, compile_program
+        from renderer.compiler import compile_program
+        from renderer.program import ProgramError
 
         program = None
         if self.atlas_tiles and not source.multipass:

@@ -6,18 +6,14 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import moderngl
 import numpy as np
 
 from renderer import twigl
-from renderer.dialects import COMMON_SOURCE, IMAGE_SOURCE, WrappedProgram, locate, wrap
+from renderer.dialects import COMMON_SOURCE, IMAGE_SOURCE, WrappedProgram, locate
 from renderer.jobs import BUFFER_KINDS, PASS_TITLES, SUBSTITUTABLE_CHANNELS, Bindings, FrameSpec, ProgramSource, Verdict
 from renderer.textures import BACKBUFFER_UNIT, BoundTexture, channel_textures, effective_sampler
-
-if TYPE_CHECKING:
-    from renderer.passes import MultipassProgram
 
 TIME_DELTA = 1.0 / 60.0
 FRAME_RATE = 60.0
@@ -241,16 +237,3 @@ def link(ctx: moderngl.Context, wrapped: WrappedProgram, dialect: str) -> modern
     except Exception as exc:  # noqa: BLE001 - moderngl's own source handling can raise anything
         verdict = Verdict.UNSUPPORTED if dialect == "raw" else Verdict.COMPILE_ERROR
         raise ProgramError(verdict, f"cannot compile: {exc}"[:MAX_REASON_CHARS]) from None
-
-
-def compile_program(ctx: moderngl.Context, source: ProgramSource) -> CompiledProgram | MultipassProgram:
-    """Wrap, compile and link `source` (a CompiledProgram, or a simulation for a program with Buffer A-D
-    passes or a `backbuffer`); raises ProgramError when it cannot be drawn."""
-    preflight(source)
-    if source.multipass:
-        from renderer.passes import compile_simulation  # passes builds on this module
-
-        return compile_simulation(ctx, source)
-    wrapped = wrap(source)
-    program = link(ctx, wrapped, source.dialect)
-    return CompiledProgram(ctx, source, program)

@@ -7,11 +7,12 @@ import time
 import moderngl
 import numpy as np
 
+from renderer.compiler import compile_program
 from renderer.images import png_bytes
 from renderer.jobs import FrameSet, FrameSpec, RenderJob, RenderResult, Standin, Verdict
 from renderer.judge import judge
 from renderer.passes import MultipassProgram
-from renderer.program import CompiledProgram, ProgramError, compile_program
+from renderer.program import CompiledProgram, ProgramError
 from renderer.textures import ChannelTextures, channel_textures
 
 _WARMUP_FRAME = FrameSpec(time=0.0)

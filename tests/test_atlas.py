@@ -7,10 +7,10 @@ import pytest
 
 from renderer.atlas import AtlasProgram, max_atlas_size, plan_layout, render_atlas
 from renderer.atlas_source import AtlasError
+from renderer.compiler import compile_program
 from renderer.errors import RenderError
 from renderer.frames import frame_specs
 from renderer.jobs import BufferPass, FrameSpec, ProgramSource
-from renderer.program import compile_program
 
 TIME_GRADIENT = """
 void mainImage(out vec4 colour, in vec2 fragCoord) {

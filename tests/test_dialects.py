@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from renderer.compiler import compile_program
 from renderer.dialects import clean_user_code, locate, sanitize, wrap
 from renderer.jobs import FrameSpec, ProgramSource, Verdict
-from renderer.program import ProgramError, compile_program
+from renderer.program import ProgramError
 from renderer.twigl import (
     TwiglMode,
     TwiglModeError,

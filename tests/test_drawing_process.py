@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from renderer.compiler import compile_program
 from renderer.drawing_process import DrawFailed, DrawingProcess, DrawTimeout
 from renderer.jobs import FrameSpec, ProgramSource
-from renderer.program import compile_program
 from tests.counting_program import COUNTER
 from tests.slow_programs import ENDLESS_FRAME
 

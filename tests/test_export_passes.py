@@ -13,8 +13,8 @@ from corpus.export_format import MANIFEST_NAME, programs_from_catalog, read_expo
 from corpus.ingest import ingest_program
 from corpus.models import Validation
 from corpus.records import ChannelInput, FetchedPass, FetchedProgram
+from renderer.compiler import compile_program
 from renderer.passes import simulation_frame
-from renderer.program import compile_program
 
 COMMON = "#define GAIN 0.02\n"
 # Buffer A adds GAIN to its own red each frame, and keeps in green what Buffer B held a frame ago.

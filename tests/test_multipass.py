@@ -17,10 +17,11 @@ from corpus.ingest import ingest_program
 from corpus.models import Validation
 from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 from corpus.validation import ValidateOptions, validate
+from renderer.compiler import compile_program
 from renderer.executors import LocalExecutor
 from renderer.jobs import BufferPass, ChannelBinding, ChannelSampler, FrameSpec, ProgramSource, RenderJob, Verdict
 from renderer.passes import checkpoint_frames
-from renderer.program import CompiledProgram, compile_program
+from renderer.program import CompiledProgram
 from renderer.worker import render_job
 from tests.slow_programs import ENDLESS_FRAME
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from renderer.compiler import compile_program
 from renderer.frames import frame_specs
 from renderer.jobs import FrameSpec, ProgramSource, RenderJob, Verdict
 from renderer.judge import FLAT_TOLERANCE, judge
-from renderer.program import compile_program
 from renderer.worker import render_job
 
 GRADIENT = "void mainImage(out vec4 fragColor, in vec2 fragCoord) {\n    fragColor = vec4(fragCoord / iResolution.xy, 0.25, 0.5);\n}\n"
