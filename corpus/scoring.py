@@ -42,9 +42,11 @@ from corpus.models import Program, Score, Validation, utcnow
 from corpus.stage_runner import BatchPolicy, CatalogProgram, StageEvent, run_stage
 from renderer.executor_spec import ExecutorSpec
 from renderer.frames import frame_specs
-from renderer.jobs import RenderJob, RenderResult, Verdict
+from renderer.jobs import FrameSet, RenderJob, RenderResult, Verdict
+from renderer.passes import simulation_frame
 
-METHOD = "v1-view32-colour64-layout8-grad32"
+# "-sim8" since multi-pass programs are scored at SIMULATION_SCORE_FRAMES: scores stored before are drawn again.
+METHOD = "v1-view32-colour64-layout8-grad32-sim8"
 VIEW_SIZE = 32
 CROPS_PER_FRAME = 2
 CROP_SIDE = 0.5
@@ -213,9 +215,25 @@ SCORE_SIZE = 128
 # Every program is drawn at the same (time, mouse) points, so scores compare programs, not luck of the draw.
 SCORE_SEED_KEY = "harvest-score-v1"
 SCORE_BATCH = 50
+SCORE_SET = "score"
+# A simulation is scored along one run from frame 0 with the mouse untouched, as the website shows it on load (the
+# mouse of a frame asked for is also the mouse of the steps before it, so one mouse keeps the run one run). The
+# first four are validation's checkpoints (renderer/passes.py), so at the default --size 128 validation continues
+# the simulation it judged: 120 more steps, twice its own 60. The rest go on half a second apart, up to 3 s.
+SIMULATION_SCORE_FRAMES = (0, 9, 29, 59, 89, 119, 149, 179)
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 ProgressCallback = Callable[[int], None]
+
+
+def score_frame_set(simulation: bool) -> FrameSet:
+    """The frames every program is scored from, by validation or by `harvest score` alike: the fixed seeded
+    points for a single-pass program, SIMULATION_SCORE_FRAMES for a simulation."""
+    if simulation:
+        frames = tuple(simulation_frame(n) for n in SIMULATION_SCORE_FRAMES)
+    else:
+        frames = frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
+    return FrameSet(SCORE_SET, frames, SCORE_SIZE, SCORE_SIZE)
 
 
 def unscored_program_ids(session: Session, program_ids: list[int] | None = None) -> list[int]:
@@ -254,7 +272,6 @@ class ScoreStage:
     name = "score"
 
     def __init__(self, timeout_s: float = 10.0) -> None:
-        self.frames = frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE)
         self.timeout_s = timeout_s
         self.pending: dict[int, ProgramScores] = {}
 
@@ -262,8 +279,9 @@ class ScoreStage:
         return unscored_program_ids(session)
 
     def job(self, program: CatalogProgram) -> RenderJob:
-        return RenderJob(key=program.id, program=program.code, frames=self.frames, width=SCORE_SIZE,
-                         height=SCORE_SIZE, timeout_s=self.timeout_s, keep_frames=True)
+        frame_set = score_frame_set(program.code.multipass)
+        return RenderJob(key=program.id, program=program.code, frames=frame_set.frames, width=frame_set.width,
+                         height=frame_set.height, timeout_s=self.timeout_s, keep_frames=True)
 
     def consume(self, result: RenderResult) -> str:
         # A program that draws nothing at the scoring points still has frames to score (diversity 0).

@@ -1,7 +1,8 @@
 """A program's image signature for near-duplicate search: what it is, how it is drawn, stored and read back.
 
-Every program is drawn at the same IMAGE_FRAMES (time, mouse) points at IMAGE_SIZE px; each frame gives a 64-bit
-perceptual hash (imagehash.phash) and a mean colour. Validation draws these frames in the compile that judges a
+Every program is drawn at the same IMAGE_FRAMES (time, mouse) points at IMAGE_SIZE px (a simulation: at frames
+SIMULATION_IMAGE_FRAMES of one run from frame 0); each frame gives a 64-bit perceptual hash (imagehash.phash) and a
+mean colour. Validation draws these frames in the compile that judges a
 program and stores the signature, so `harvest dedup` only draws programs that lack one.
 """
 
@@ -18,12 +19,16 @@ from corpus.models import ImageSignatureRow, Program, Validation, utcnow
 from corpus.stage_runner import CatalogProgram
 from renderer.frames import frame_specs
 from renderer.jobs import FrameSet, RenderJob, RenderResult, Verdict
+from renderer.passes import simulation_frame
 
 IMAGE_FRAMES = 2
 IMAGE_SIZE = 64
 FLAT_LUMA_STD = 2.0 / 255.0
 # The same points for every program: image hashes are only comparable at the same time and mouse.
 IMAGE_SEED_KEY = "harvest-dedup-v1"
+# A simulation's frames, mouse untouched: the last two of validation's checkpoints, well past a start-up frame but
+# cheap to reach again at IMAGE_SIZE (60 steps at a quarter of the default verdict size's pixels).
+SIMULATION_IMAGE_FRAMES = (29, 59)
 
 @dataclass(frozen=True)
 class ImageSignature:
@@ -54,12 +59,17 @@ def image_signature(frames: list[np.ndarray]) -> ImageSignature | None:
 
 SIGNATURE_SET = "signature"
 # Changes whenever the points, the size or the hash change: older rows are then drawn again.
-SIGNATURE_METHOD = f"{IMAGE_SEED_KEY}-{IMAGE_FRAMES}x{IMAGE_SIZE}-phash64"
+SIGNATURE_METHOD = (f"{IMAGE_SEED_KEY}-{IMAGE_FRAMES}x{IMAGE_SIZE}-phash64"
+                    f"-sim{'+'.join(map(str, SIMULATION_IMAGE_FRAMES))}")
 
 
-def signature_frame_set() -> FrameSet:
-    return FrameSet(SIGNATURE_SET, frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE),
-                    IMAGE_SIZE, IMAGE_SIZE)
+def signature_frame_set(simulation: bool = False) -> FrameSet:
+    """The frames a signature is drawn from, by validation or by `harvest dedup` alike."""
+    if simulation:
+        frames = tuple(simulation_frame(n) for n in SIMULATION_IMAGE_FRAMES)
+    else:
+        frames = frame_specs(IMAGE_SEED_KEY, IMAGE_FRAMES, IMAGE_SIZE, IMAGE_SIZE)
+    return FrameSet(SIGNATURE_SET, frames, IMAGE_SIZE, IMAGE_SIZE)
 
 
 def signature_row(program_id: int, frames: list) -> ImageSignatureRow:
@@ -95,7 +105,6 @@ class SignatureStage:
     name = "signatures"
 
     def __init__(self, timeout_s: float = 10.0) -> None:
-        self.frame_set = signature_frame_set()
         self.timeout_s = timeout_s
         self.rows: list[ImageSignatureRow] = []
 
@@ -111,9 +120,9 @@ class SignatureStage:
         return list(session.exec(query).all())
 
     def job(self, program: CatalogProgram) -> RenderJob:
-        return RenderJob(key=program.id, program=program.code, frames=self.frame_set.frames,
-                         width=self.frame_set.width, height=self.frame_set.height, timeout_s=self.timeout_s,
-                         keep_frames=True)
+        frame_set = signature_frame_set(program.code.multipass)
+        return RenderJob(key=program.id, program=program.code, frames=frame_set.frames, width=frame_set.width,
+                         height=frame_set.height, timeout_s=self.timeout_s, keep_frames=True)
 
     def consume(self, result: RenderResult) -> str:
         if result.verdict == Verdict.OK and result.frames:

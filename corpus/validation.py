@@ -18,7 +18,7 @@ from corpus.db import Catalog
 from corpus.models import ImageSignatureRow, Program, Validation, utcnow
 from corpus.signatures import SIGNATURE_SET, signature_frame_set, signature_row
 from corpus.stage_runner import BatchPolicy, CatalogProgram, Renders, StageEvent, run_stage
-from corpus.scoring import SCORE_FRAMES, SCORE_SEED_KEY, SCORE_SIZE, ProgramScores, score_frames, score_row
+from corpus.scoring import SCORE_SET, ProgramScores, score_frame_set, score_frames, score_row
 from renderer import RENDERER_VERSION
 from renderer.frames import frame_specs
 from renderer.passes import checkpoint_frames
@@ -81,16 +81,14 @@ def frame_seed_key(source: str, source_id: str, seed: int) -> str:
     return f"{source}:{source_id}:{seed}"
 
 
-SCORE_SET = "score"
-
-
-def extra_frame_sets(options: ValidateOptions) -> tuple[FrameSet, ...]:
+def extra_frame_sets(options: ValidateOptions, simulation: bool = False) -> tuple[FrameSet, ...]:
+    """The scoring and signature frames, exactly as `harvest score` and `harvest dedup` would draw them. For a
+    simulation, scoring (128 px) comes first: at the default size it continues the run the verdict drew."""
     sets: list[FrameSet] = []
     if options.score:
-        sets.append(FrameSet(SCORE_SET, frame_specs(SCORE_SEED_KEY, SCORE_FRAMES, SCORE_SIZE, SCORE_SIZE),
-                             SCORE_SIZE, SCORE_SIZE))
+        sets.append(score_frame_set(simulation))
     if options.signatures:
-        sets.append(signature_frame_set())
+        sets.append(signature_frame_set(simulation))
     return tuple(sets)
 
 
@@ -111,7 +109,7 @@ def validation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJ
 
 def simulation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJob:
     """A multi-pass program is simulated from frame 0 and judged at checkpoints along the way (as many as
-    fit in the timeout, at least the first); its scoring and signature frames are left to `score` and `dedup`."""
+    fit in the timeout, at least the first); its scoring and signature frames follow along simulations too."""
     return RenderJob(
         key=program.id,
         program=program.code,
@@ -119,6 +117,7 @@ def simulation_job(program: CatalogProgram, options: ValidateOptions) -> RenderJ
         width=options.size,
         height=options.size,
         timeout_s=options.timeout_s,
+        extras=extra_frame_sets(options, simulation=True),
         min_frames=1,
     )
 

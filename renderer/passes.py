@@ -185,6 +185,26 @@ class MultipassProgram:
             return 0.0
         return self.steps_to(frame, width, height) * sum(self._step_seconds) / len(self._step_seconds)
 
+    def seconds_to_draw(self, frames: tuple[FrameSpec, ...] | list[FrameSpec], width: int, height: int) -> float:
+        """What drawing `frames`, in this order, is expected to take from here (0: no pace yet). At another size
+        the simulation starts again, at the pace so far scaled by the pixels (never below it); each frame drawn
+        also counts one step, for its image pass."""
+        if not self._step_seconds or not self._size:
+            return 0.0
+        pace = sum(self._step_seconds) / len(self._step_seconds)
+        same_size = self._size == (width, height)
+        if not same_size:
+            pace *= max(1.0, (width * height) / float(self._size[0] * self._size[1]))
+        position = self._next_frame if same_size else 0
+        steps = 0
+        for frame in frames:
+            target = max(0, int(frame.frame))
+            if target + 1 < position:  # behind the simulation: it starts again from frame 0
+                position = 0
+            steps += target + 1 - position + 1
+            position = target + 1
+        return steps * pace
+
     def restart(self) -> None:
         """Start the simulation again from frame 0 at the next frame drawn, whichever it is."""
         self._size = None

@@ -46,9 +46,7 @@ def render_job(ctx: moderngl.Context, job: RenderJob) -> RenderResult:
             frames.append(rendered.pixels)
             shares.append(rendered.nonfinite_fraction)
         verdict, stats = judge(frames, shares)
-        # A simulation's frames cannot be drawn out of order cheaply: its extras are left to their stages.
-        wanted = verdict == Verdict.OK and not job.program.multipass
-        extras = _draw_extras(program, job, started, render_ms) if wanted else {}
+        extras = _draw_extras(program, job, started, render_ms, frames) if verdict == Verdict.OK else {}
     finally:
         program.release()
     return RenderResult(
@@ -95,14 +93,36 @@ def _out_of_time(program: CompiledProgram | MultipassProgram, job: RenderJob, sp
     return program.seconds_to_reach(spec, job.width, job.height) > 0.5 * left_s
 
 
-def _draw_extras(program: CompiledProgram, job: RenderJob, started: float,
-                 render_ms: list[float]) -> dict[str, list[np.ndarray]]:
-    """Each extra set that fits, in order; a set that does not fit is left for its stage to draw later."""
+def _draw_extras(program: CompiledProgram | MultipassProgram, job: RenderJob, started: float,
+                 render_ms: list[float], verdict_frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Each extra set that fits, in order; a set that does not fit is left for its stage to draw later.
+
+    A frame the verdict already drew at the set's size is taken as drawn: a simulation would otherwise start
+    again from frame 0 to draw it (and a single-pass program draws the same pixels again)."""
+    judged = dict(zip(job.frames, verdict_frames))
     drawn: dict[str, list[np.ndarray]] = {}
     for frame_set in job.extras:
-        if _extra_frames_fit(job, frame_set, started, render_ms):
-            drawn[frame_set.name] = [program.render(spec, frame_set.width, frame_set.height) for spec in frame_set.frames]
+        known = judged if (frame_set.width, frame_set.height) == (job.width, job.height) else {}
+        if isinstance(program, MultipassProgram):
+            to_draw = [spec for spec in frame_set.frames if spec not in known]
+            fits = _simulation_fits(program, job, frame_set, to_draw, started)
+        else:
+            fits = _extra_frames_fit(job, frame_set, started, render_ms)
+        if fits:
+            size = (frame_set.width, frame_set.height)
+            drawn[frame_set.name] = [known[spec] if spec in known else program.render(spec, *size)
+                                     for spec in frame_set.frames]
     return drawn
+
+
+def _simulation_fits(program: MultipassProgram, job: RenderJob, frame_set: FrameSet, to_draw: list[FrameSpec],
+                     started: float) -> bool:
+    """The same rule for a simulation, at the pace of its steps so far: simulating on to the set's frames (or
+    again from frame 0, at another size) must take at most half of the time left."""
+    if not frame_set.frames:
+        return False
+    left_s = job.timeout_s - (time.perf_counter() - started)
+    return program.seconds_to_draw(to_draw, frame_set.width, frame_set.height) <= 0.5 * left_s
 
 
 def _extra_frames_fit(job: RenderJob, frame_set: FrameSet, started: float, render_ms: list[float]) -> bool:
