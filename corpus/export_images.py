@@ -16,10 +16,15 @@ from dataclasses import dataclass
 from corpus.export_format import SampleMetadata, joined_code
 from corpus.export_shards import ExportItem, png_bytes
 from corpus.stage_runner import CatalogProgram
-from renderer.frames import frame_specs
-from renderer.jobs import ProgramSource, RenderJob, RenderResult, Verdict
+from renderer.frames import frame_specs, seeded_random
+from renderer.jobs import FrameSpec, ProgramSource, RenderJob, RenderResult, Verdict
+from renderer.passes import simulation_frame
 
 RENDER_TIMEOUT_S = 10.0
+# A simulation's frames are only defined after the frames before them, so its export images are frames of one run
+# from frame 0, seeded like the rest and in increasing order. They stop at 2 s (frame 119): at 256 px a step of a
+# real multi-pass program costs about 50 ms on llvmpipe, so a later frame would not fit in RENDER_TIMEOUT_S.
+SIMULATION_LAST_EXPORT_FRAME = 119
 KEPT = "exported"  # the outcome a program is counted under when it goes into the export
 
 Describe = Callable[[int, ProgramSource], SampleMetadata]
@@ -107,7 +112,7 @@ class ExportImagesStage:
         if self.frames is None:
             return RenderJob(key=program.id, program=program.code, frames=())
         frames, size = self.frames, self.frames.size
-        specs = frame_specs(f"export:{frames.seed}:{program.id}", frames.count, size, size)
+        specs = export_frame_specs(f"export:{frames.seed}:{program.id}", frames.count, size, program.code.multipass)
         return RenderJob(key=program.id, program=program.code, frames=specs, width=size, height=size,
                          timeout_s=frames.timeout_s, keep_frames=True)
 
@@ -150,3 +155,12 @@ class CodeOnly:
         for job in jobs:
             if job is not None:
                 yield RenderResult(key=job.key, verdict=Verdict.OK)
+
+
+def export_frame_specs(seed_key: str, count: int, size: int, simulation: bool) -> tuple[FrameSpec, ...]:
+    """The frames a program draws for the export: seeded times for a single pass, frames of one run for a simulation."""
+    if not simulation:
+        return frame_specs(seed_key, count, size, size)
+    run = range(SIMULATION_LAST_EXPORT_FRAME + 1)
+    numbers = seeded_random(seed_key).sample(run, min(count, len(run)))
+    return tuple(simulation_frame(n) for n in sorted(numbers))

@@ -14,7 +14,7 @@ FRAME_RATE = 60.0
 MIN_DISTANCE_FROM_WHOLE_SECOND = 0.05
 
 
-def _rng(seed_key: str) -> random.Random:
+def seeded_random(seed_key: str) -> random.Random:
     return random.Random(int.from_bytes(hashlib.sha256(seed_key.encode("utf-8", "replace")).digest()[:8], "big"))
 
 
@@ -33,7 +33,7 @@ def frame_specs(seed_key: str, count: int, width: int, height: int) -> tuple[Fra
     only look right before anyone clicks. iFrame follows the time at 60 frames per second. Same key,
     same frames.
     """
-    rng = _rng(seed_key)
+    rng = seeded_random(seed_key)
     times = sorted(_off_whole_seconds(rng.uniform(MIN_TIME_S, MAX_TIME_S)) for _ in range(count))
     frames = []
     for index, t in enumerate(times):

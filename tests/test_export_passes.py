@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from corpus.errors import CorpusError
 from corpus.export import ExportOptions, export_catalog
 from corpus.export_format import MANIFEST_NAME, programs_from_catalog, read_export
+from corpus.export_images import SIMULATION_LAST_EXPORT_FRAME, export_frame_specs
 from corpus.ingest import ingest_program
 from corpus.models import Validation
 from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 from renderer.compiler import compile_program
+from renderer.executor_spec import ExecutorSpec
 from renderer.passes import simulation_frame
 
 COMMON = "#define GAIN 0.02\n"
@@ -122,3 +127,35 @@ def test_live_data_takes_multipass_programs_from_an_export_but_not_from_a_format
     assert read_back.source.buffer_passes == 2 and not read_back.source.buffers  # the joined code alone
     with pytest.raises(PretrainError, match="no programs to render"):
         load_programs(out, None)
+
+
+COUNTER = ("void mainImage(out vec4 c, in vec2 f) {\n"
+           "    c = vec4(texture(iChannel0, f / iResolution.xy).x + 1.0 / 256.0, 0.0, 0.0, 1.0);\n"
+           "}\n")
+# Red is the counter; green and blue are a gradient, so no frame is judged blank.
+SHOW_COUNTER = ("void mainImage(out vec4 c, in vec2 f) {\n"
+                "    vec2 uv = f / iResolution.xy;\n"
+                "    c = vec4(texture(iChannel0, uv).x, uv, 1.0);\n"
+                "}\n")
+
+
+def test_export_images_of_a_simulation_are_frames_of_one_run_from_frame_0(catalog, tmp_path):
+    counter = FetchedProgram(
+        source="shadertoy", source_id="counter", url="https://example.org/counter", title="counter", author="tests",
+        license="CC0-1.0", passes=[
+            FetchedPass("buffer_a", COUNTER, [ChannelInput(0, "buffer", "buffer_a", filter="nearest")]),
+            FetchedPass("image", SHOW_COUNTER, [ChannelInput(0, "buffer", "buffer_a", filter="nearest")]),
+        ])
+    with catalog.session() as session:
+        program_id = ingest_program(session, counter).program_id
+        session.add(Validation(program_id=program_id, verdict="ok"))
+    out = tmp_path / "export"
+    export_catalog(catalog, ExportOptions(out=out, keep_duplicates=True, images_per_program=3, image_size=16,
+                                          executor=ExecutorSpec(workers=1)))
+    with tarfile.open(out / "shards" / "shard-000000.tar") as tar:
+        pngs = sorted((m for m in tar.getmembers() if m.name.endswith(".png")), key=lambda m: m.name)
+        reds = [int(np.asarray(Image.open(io.BytesIO(tar.extractfile(m).read())))[..., 0].max()) for m in pngs]
+    numbers = [spec.frame for spec in export_frame_specs(f"export:0:{program_id}", 3, 16, simulation=True)]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 3 and numbers[-1] <= SIMULATION_LAST_EXPORT_FRAME
+    # After frames 0..n the buffer holds (n + 1) / 256: each image is the frame of the run it is named after.
+    assert reds == [round((n + 1) / 256 * 255) for n in numbers]
