@@ -170,12 +170,12 @@ def test_the_fit_check_follows_the_simulations_pace(gl_context):
             program.render_frame(spec, SCORE_SIZE, SCORE_SIZE)
         score, signature = score_frame_set(True), signature_frame_set(True)
         ahead = list(score.frames[4:])
-        # Going on from frame 59 to 179 costs what 120 steps and 4 image passes cost; from frame 0, 184 of them.
+        # Going on from frame 59 to 119 costs what 60 steps and 4 image passes cost; from frame 0, 120 and 8.
         on = program.seconds_to_draw(ahead, SCORE_SIZE, SCORE_SIZE)
         again = program.seconds_to_draw(list(score.frames), SCORE_SIZE, SCORE_SIZE)
-        assert on > 0 and again == pytest.approx(on * (180 + 8) / (120 + 4))
+        assert on > 0 and again == pytest.approx(on * (120 + 8) / (60 + 4))
         # Another size starts again from frame 0, never assumed faster than this one.
-        assert program.seconds_to_draw(list(signature.frames), IMAGE_SIZE, IMAGE_SIZE) == pytest.approx(on * 62 / 124)
+        assert program.seconds_to_draw(list(signature.frames), IMAGE_SIZE, IMAGE_SIZE) == pytest.approx(on * 62 / 64)
         job = RenderJob(key=1, program=program.source, frames=checkpoint_frames(4), timeout_s=1e6)
         assert _simulation_fits(program, job, score, ahead, started=time.perf_counter())
         spent = replace(job, timeout_s=1e-9)
