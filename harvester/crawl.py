@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rich.table import Table
@@ -123,6 +123,54 @@ def _write_counts(run: CrawlRun, summary: CrawlSummary) -> None:
     run.duplicates, run.failed = summary.duplicates, summary.failed
 
 
+class _RunRecord:
+    """One crawl run as the catalog records it: items ingested since the last commit, the cursor to resume from,
+    the counts. Committing writes them together, so a resumed crawl never skips or repeats an item."""
+
+    def __init__(self, session: Session, source: Source, scope: str, options: CrawlOptions) -> None:
+        self.session, self.source_name, self.scope, self.options = session, source.name, scope, options
+        self.started = time.monotonic()
+        params = source.params() | {"limit": options.limit, "refresh": options.refresh}
+        self.run = start_run(session, source.name, scope, params)
+        self.cursor = load_cursor(session, source.name, scope)
+        session.commit()
+        self.summary = CrawlSummary(run_id=self.run.id, source=source.name, scope=scope)
+        self.known = _Known(session, options.refresh)
+        self.pending = 0
+        self.last_commit = time.monotonic()
+        self.last_cursor: dict | None = None
+
+    def ingest(self, item: SourceItem) -> None:
+        _ingest_item(self.session, self.run, item, self.summary, self.known)
+        self.last_cursor = item.cursor
+        self.pending += 1
+        if self.pending >= self.options.batch_size or time.monotonic() - self.last_commit >= self.options.batch_seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.last_cursor is not None:
+            save_cursor(self.session, self.source_name, self.scope, self.last_cursor)
+        _write_counts(self.run, self.summary)
+        self.session.add(self.run)
+        self.session.commit()
+        self.pending, self.last_commit = 0, time.monotonic()
+
+    def finish(self, status: str, message: str = "") -> None:
+        self.summary.status, self.summary.message = status, redact(message)
+        self.summary.elapsed_s = time.monotonic() - self.started
+        end_run(self.run, status, message)
+        self.commit()
+
+    def abandon(self, exc: BaseException) -> None:
+        """Something unexpected (a bug, a database error): drop the uncommitted batch, keep the run's record."""
+        self.session.rollback()
+        self.summary.status = "failed"
+        run = self.session.get(CrawlRun, self.run.id) or self.run
+        end_run(run, "failed", f"{type(exc).__name__}: {exc}")
+        self.session.add(run)
+        self.session.commit()
+
+
 def run_crawl(
     catalog: Catalog,
     source: Source,
@@ -132,78 +180,49 @@ def run_crawl(
 ) -> CrawlSummary:
     """Crawl `source` into `catalog` and return what happened. Fatal source errors are re-raised as
     HarvestError after the work done so far is committed and the run is marked failed."""
-    started = time.monotonic()
     scope = redact(source.scope)  # sources give a public scope already; this keeps any slip out of the catalog
     with Session(catalog.engine, expire_on_commit=False) as session:
-        run = start_run(session, source.name, scope, source.params() | {"limit": options.limit, "refresh": options.refresh})
-        cursor = load_cursor(session, source.name, scope)
-        session.commit()
-        summary = CrawlSummary(run_id=run.id, source=source.name, scope=scope)
-        known = _Known(session, options.refresh)
-        pending = 0
-        last_commit = time.monotonic()
-        last_cursor: dict | None = None
-        exhausted = False
-
-        def commit() -> None:
-            nonlocal pending, last_commit
-            if last_cursor is not None:
-                save_cursor(session, source.name, scope, last_cursor)
-            _write_counts(run, summary)
-            session.add(run)
-            session.commit()
-            pending, last_commit = 0, time.monotonic()
-
-        def finish(status: str, message: str = "") -> None:
-            summary.status, summary.message = status, redact(message)
-            summary.elapsed_s = time.monotonic() - started
-            end_run(run, status, message)
-            commit()
-
-        iterator = source.items(cursor, known.wanted)
+        record = _RunRecord(session, source, scope, options)
+        iterator = source.items(record.cursor, record.known.wanted)
         try:
-            while True:
-                if options.limit is not None and summary.processed >= options.limit:
-                    summary.limit_reached = True
-                    break
-                try:
-                    item: SourceItem = next(iterator)
-                except StopIteration:
-                    exhausted = True
-                    break
-                _ingest_item(session, run, item, summary, known)
-                last_cursor = item.cursor
-                pending += 1
-                if pending >= options.batch_size or time.monotonic() - last_commit >= options.batch_seconds:
-                    commit()
-                if on_progress is not None:
-                    on_progress(_progress(source, options, summary))
+            exhausted = _ingest_items(iterator, record, source, on_progress)
         except HarvestError as exc:
             _close(iterator)
             redact_exception(exc)  # whoever prints it next (the CLI) sees no secret a server quoted back
-            finish("failed", str(exc))
+            record.finish("failed", str(exc))
             raise
         except KeyboardInterrupt:
             _close(iterator)
-            finish("interrupted", "interrupted by the user")
+            record.finish("interrupted", "interrupted by the user")
             raise
         except BaseException as exc:
-            # Something unexpected (a bug, a database error): drop the uncommitted batch, keep the record.
             _close(iterator)
             redact_exception(exc)
-            session.rollback()
-            summary.status = "failed"
-            run = session.get(CrawlRun, run.id) or run
-            end_run(run, "failed", f"{type(exc).__name__}: {exc}")
-            session.add(run)
-            session.commit()
+            record.abandon(exc)
             raise
         _close(iterator)
         if exhausted and source.exhausted:
-            last_cursor = {}  # a finished crawl starts from the beginning next time (known ids are skipped)
-        message = f"stopped at --limit {options.limit}" if summary.limit_reached else ""
-        finish("finished", message)
-    return summary
+            record.last_cursor = {}  # a finished crawl starts from the beginning next time (known ids are skipped)
+        message = f"stopped at --limit {options.limit}" if record.summary.limit_reached else ""
+        record.finish("finished", message)
+    return record.summary
+
+
+def _ingest_items(iterator: Iterator[SourceItem], record: _RunRecord, source: Source,
+                  on_progress: Callable[[CrawlProgress], None] | None) -> bool:
+    """Ingest the source's items until it has no more (True) or --limit is reached (False)."""
+    options, summary = record.options, record.summary
+    while True:
+        if options.limit is not None and summary.processed >= options.limit:
+            summary.limit_reached = True
+            return False
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return True
+        record.ingest(item)
+        if on_progress is not None:
+            on_progress(_progress(source, options, summary))
 
 
 def _progress(source: Source, options: CrawlOptions, summary: CrawlSummary) -> CrawlProgress:
