@@ -19,10 +19,9 @@ from corpus.ingest import ingest_program
 from corpus.models import Validation
 from corpus.records import ChannelInput, FetchedPass, FetchedProgram
 from corpus.validation import ValidateOptions, validate
-from renderer.context import create_context
+from renderer.drawing_process import DrawingProcess
 from renderer.executor_spec import ExecutorSpec
 from renderer.jobs import ChannelBinding, ChannelSampler, FrameSpec, ProgramSource, RenderJob, RenderResult, Verdict
-from renderer.drawing_process import DrawingProcess
 from renderer.media import MEDIA_DIR_ENV, MEDIA_PRESETS, media_name
 from renderer.worker import render_job
 from tests.cli import harvest
@@ -37,11 +36,9 @@ SHOW_RESOLUTION = ("void mainImage(out vec4 c, in vec2 f) {\n"
                    "    c = vec4(iChannelResolution[0] / 255.0 + step(2.0, texture(iChannel0, vec2(0.5)).r), 1.0);\n}\n")
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    context = create_context()
-    yield context
-    context.release()
+@pytest.fixture()
+def ctx(gl_context):
+    return gl_context
 
 
 def _checker(folder: Path, name: str = "x.png") -> np.ndarray:
