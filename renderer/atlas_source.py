@@ -25,6 +25,7 @@ from renderer import twigl
 from renderer.dialects import WEBGL1_GLSL_VERSION as WEBGL1_VERSION
 from renderer.dialects import WRAPPER_LINE_BASE, WRAPPER_SOURCE, WrappedProgram, is_es, wrap
 from renderer.errors import RenderError
+from renderer.glsl_text import blank_comments, without_comments
 from renderer.jobs import ProgramSource
 
 TILE_SLOTS = 3  # vec4s of per-tile data: (time, frame, iDate.w, -), the mouse in pixels, the mouse in 0..1
@@ -32,7 +33,6 @@ BLOCK_NAME = "hv_Tiles"
 ARRAY_NAME = "hv_tile"
 GRID_NAME = "hv_tileGrid"  # (stride x, stride y, columns)
 _USER_MAIN = "hv_userMain"
-_COMMENTS = re.compile(r"//[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL)
 _FRAG_COORD = re.compile(r"\bgl_FragCoord\b")
 _MAIN = re.compile(r"\bmain\b")
 _DECLARATION = re.compile(r"\buniform\s+(?P<precision>(?:(?:lowp|mediump|highp)\s+)?)(?P<type>\w+)\s+(?P<names>[^;{}]*);")
@@ -99,7 +99,7 @@ def refuse(source: ProgramSource) -> None:
     """What an atlas cannot draw as a single draw would."""
     if source.multipass:
         raise AtlasError("a multi-pass program (Buffer A-D or backbuffer) is a simulation, not one frame per tile")
-    if source.dialect != "shadertoy" and _SURFACE_POSITION.search(_COMMENTS.sub(" ", source.image)):
+    if source.dialect != "shadertoy" and _SURFACE_POSITION.search(without_comments(source.image)):
         # The varying is interpolated across the whole atlas: per tile it is only close, not equal.
         raise AtlasError("reads surfacePosition, which an atlas cannot interpolate as a single draw does")
 
@@ -162,7 +162,7 @@ def _rewrite_declaration(match: re.Match[str], values: dict[str, TileValue], ini
 
 def _rewrite_declarations(code: str, values: dict[str, TileValue], initialisers: bool, assignments: list[str]) -> str:
     """Every uniform declaration outside comments, rewritten (a commented-out one stays as it is)."""
-    blanked = _COMMENTS.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), code)
+    blanked = blank_comments(code)
     pieces, previous = [], 0
     for match in _DECLARATION.finditer(blanked):
         pieces += [code[previous:match.start()], _rewrite_declaration(match, values, initialisers, assignments)]

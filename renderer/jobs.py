@@ -12,6 +12,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from renderer.glsl_text import without_comments
+
 
 class Verdict(StrEnum):
     OK = "ok"
@@ -30,7 +32,6 @@ DIALECTS: tuple[str, ...] = ("shadertoy", "glslsandbox", "bookofshaders", "twigl
 # keyboard with no key down. Any other kind needs a live input.
 SUBSTITUTABLE_CHANNELS: frozenset[str] = frozenset({"texture", "cubemap", "volume", "buffer", "keyboard"})
 BUFFER_KINDS: tuple[str, ...] = ("buffer_a", "buffer_b", "buffer_c", "buffer_d")
-_COMMENTS = re.compile(r"//[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL)
 _BACKBUFFER_UNIFORM = re.compile(r"\buniform\s+(?:(?:lowp|mediump|highp)\s+)?sampler2D\s+[\w\s,]*\bbackbuffer\b")
 PASS_TITLES: dict[str, str] = {"image": "Image", "buffer_a": "Buffer A", "buffer_b": "Buffer B",
                                "buffer_c": "Buffer C", "buffer_d": "Buffer D"}
@@ -118,7 +119,7 @@ class ProgramSource:
     @property
     def reads_backbuffer(self) -> bool:
         """A GLSL Sandbox program that declares `backbuffer`: it reads its own previous frame."""
-        return self.dialect == "glslsandbox" and bool(_BACKBUFFER_UNIFORM.search(_COMMENTS.sub(" ", self.image)))
+        return self.dialect == "glslsandbox" and bool(_BACKBUFFER_UNIFORM.search(without_comments(self.image)))
 
     @property
     def multipass(self) -> bool:

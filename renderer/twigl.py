@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from renderer.glsl_text import blank_comments, without_comments
+
 MODE_NAMES: tuple[str, ...] = ("classic", "geek", "geeker", "geekest")
 MRT_TARGETS = 2
 _FLAG_300 = "300es"
@@ -87,7 +89,6 @@ def mode_from_lines(text: str) -> TwiglMode:
 
 # --- sniffing a mode from code alone (exports and `harvest render --dialect twigl` carry no mode) ---------
 
-_COMMENTS = re.compile(r"//[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL)
 _MAIN = re.compile(r"\bvoid\s+main\s*\(")
 _UNIFORM_NAMES = re.compile(r"\buniform\s+\w+\s+(?:\w+\s+)?([\w\s,\[\]]+);")
 _DECLARED_OUT = re.compile(r"\bout\s+(?:(?:lowp|mediump|highp)\s+)?vec4\b")
@@ -98,7 +99,7 @@ _GEEKEST_NAMES = re.compile(r"\b(?:FC|snoise[234]D|fsnoise(?:Digits)?|hsv|rotate
 
 def sniff_mode(code: str) -> TwiglMode:
     """The mode a TwiGL program was most likely written in, from the names it declares and uses."""
-    text = _COMMENTS.sub(" ", code)
+    text = without_comments(code)
     declared = {name.strip() for match in _UNIFORM_NAMES.finditer(text) for name in match.group(1).split(",")}
     if not _MAIN.search(text) or (_GEEKEST_NAMES.search(text) and not declared):
         name = "geekest"
@@ -128,7 +129,7 @@ def resolve_mode(spec: str, code: str) -> TwiglMode:
 
 
 def defines_main(code: str) -> bool:
-    return _MAIN.search(_COMMENTS.sub(" ", code)) is not None
+    return _MAIN.search(without_comments(code)) is not None
 
 
 # --- what the site declares around the user's code ---------------------------------------------------------
@@ -265,11 +266,6 @@ _ASSIGNMENT = re.compile(r"(?<![=!<>])=(?!=)|(?:<<|>>)=")
 _OPENERS, _CLOSERS = "([{", ")]}"
 
 
-def _blank_comments(code: str) -> str:
-    """`code` with every comment character turned into a space (newlines kept), so offsets still match."""
-    return _COMMENTS.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), code)
-
-
 def _next_stop(text: str, start: int, end: int, stops: str) -> int:
     """The first of `stops` or a `:` outside brackets and nested ?:, or an unmatched closer, from `start`; else `end`."""
     depth = nested = 0
@@ -325,7 +321,7 @@ def parenthesize_ternary_assignments(code: str) -> str:
     if "?" not in code:
         return code
     inserts: list[tuple[int, str]] = []
-    _fix_range(_blank_comments(code), 0, len(code), inserts)
+    _fix_range(blank_comments(code), 0, len(code), inserts)
     pieces, previous = [], 0
     for position, char in sorted(inserts, key=lambda item: item[0]):
         pieces += [code[previous:position], char]
