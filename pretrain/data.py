@@ -590,7 +590,9 @@ def _start_worker(_worker_id: int) -> None:
 
 
 def batch_as_tensors(batch: LiveBatch, pin_memory: bool) -> LiveBatch:
-    images = torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous()
+    """(B, 3, H, W) uint8 images in channels-last memory: a view of the NHWC array, so the trainer copies no pixel
+    (at 224 px and batch 256 a reorder would be 38 MB of CPU work per step), and the model wants channels-last."""
+    images = torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
     tensors = LiveBatch(images, torch.from_numpy(batch.label_index), torch.from_numpy(batch.label_weight))
     return LiveBatch(*(t.pin_memory() for t in tensors)) if pin_memory else tensors
 

@@ -87,11 +87,27 @@ def nested_subset(programs: list[ExportedProgram], count: int, seed: int) -> lis
     return [programs[i] for i in sorted(order.tolist())]
 
 
+def swap_interval(programs: int, images_per_stream: int, pool_size: int, default: int) -> int:
+    """How often a stream swaps a pool slot so that every one of `programs` enters its pool within the run.
+
+    A stream holds `pool_size` programs and brings in one more per swap, so at the trainer's default interval a run
+    of 16,000 images visits only 531 programs: every count above that would train on the same number of programs,
+    and the top of the ladder would be flat by construction. Swapping sooner costs a compile per swap (Mesa's
+    shader cache makes the study's later runs over the same programs cheap)."""
+    if programs <= pool_size:
+        return default
+    return max(1, min(default, (images_per_stream - 1) // (programs - pool_size)))  # swaps come at images 1..n-1
+
+
 def pretrain_config(config: StudyConfig, key: RunKey, device: torch.device) -> PretrainConfig:
     machine = machine_defaults(key.method, device)
+    defaults = PretrainConfig()
+    # The batch is per rank, so each rank's streams share steps x batch images whatever the number of ranks.
+    swap_every = swap_interval(key.programs, config.images_per_run // max(1, config.workers), defaults.pool_size,
+                               defaults.swap_every)
     return PretrainConfig(
         method=key.method, arch=config.arch, width=config.width, size=config.size, batch_size=config.batch_size,
-        steps=config.steps, workers=config.workers, mixup=config.mixup, seed=key.seed,
+        steps=config.steps, workers=config.workers, mixup=config.mixup, seed=key.seed, swap_every=swap_every,
         checkpoint_every=max(1, config.steps // 5), log_every=max(1, min(5, config.steps // 10)),
         queue_size=machine["queue_size"], moco_momentum=machine["moco_momentum"],
     )
@@ -135,8 +151,9 @@ class _Runner:
         if not resume:
             self.folder.discard_run_dir(key)
         started = time.perf_counter()
+        pretraining = pretrain_config(self.config, key, self.env.device)
         summary = run_pretraining(
-            pretrain_config(self.config, key, self.env.device), run_dir, programs, self.env, resume=resume,
+            pretraining, run_dir, programs, self.env, resume=resume,
             origin=self.data.export_name, stop=self.stop, on_step=self.on_step,
         )
         if summary.stopped_by:
@@ -146,7 +163,7 @@ class _Runner:
         return self._probe(
             key, backbone, key.name, steps=summary.step, images=summary.step * self.config.batch_size,
             resumed_from=summary.start_step, final_loss=summary.final_loss, images_per_s=summary.images_per_s,
-            train_s=round(train_s, 1), program_keys=[p.key for p in programs],
+            train_s=round(train_s, 1), swap_every=pretraining.swap_every, program_keys=[p.key for p in programs],
         )
 
     def run(self, key: RunKey) -> RunRecord | None:

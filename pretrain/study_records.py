@@ -58,6 +58,7 @@ class RunRecord:
     images_per_s: float | None = None
     train_s: float = 0.0
     probe_s: float = 0.0
+    swap_every: int = 32  # images between pool swaps in each render stream (see study.swap_interval)
     program_keys: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:

@@ -17,6 +17,7 @@ from corpus.errors import CorpusError  # noqa: E402
 from corpus.export_format import MANIFEST_NAME, read_export  # noqa: E402
 from harvester.cli import app  # noqa: E402
 from pretrain.data import (  # noqa: E402
+    LiveBatch,
     LiveDataConfig,
     LiveRenders,
     ProgramPool,
@@ -332,3 +333,12 @@ def test_cli_pretrain_then_refuses_existing_folder_and_empty_export(tiny_export,
     failed = runner.invoke(app, [*common, "--data", str(empty), "--out", str(tmp_path / "x")])
     assert isinstance(failed.exception, CorpusError) and "empty" in str(failed.exception)  # read_export says so
     assert not (tmp_path / "x").exists()
+
+
+def test_a_batch_reaches_the_trainer_as_a_channels_last_view_of_the_rendered_array():
+    rendered = np.random.default_rng(0).integers(0, 256, (4, 8, 6, 3), dtype=np.uint8)
+    batch = batch_as_tensors(LiveBatch(rendered, np.zeros(4, np.int64), np.ones(4, np.float32)), pin_memory=False)
+    assert batch.images.shape == (4, 3, 8, 6)
+    assert batch.images.is_contiguous(memory_format=torch.channels_last)
+    assert batch.images.data_ptr() == torch.from_numpy(rendered).data_ptr()  # no copy of the pixels
+    assert np.array_equal(batch.images.permute(0, 2, 3, 1).numpy(), rendered)

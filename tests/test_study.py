@@ -20,11 +20,12 @@ from typer.testing import CliRunner  # noqa: E402
 from corpus.export_format import read_export  # noqa: E402
 from harvester.cli import USER_ERRORS, app  # noqa: E402
 from pretrain import study_report  # noqa: E402
+from pretrain.data import LiveDataConfig, ProgramPool  # noqa: E402
 from pretrain.distributed import DistEnv  # noqa: E402
 from pretrain.errors import PretrainError  # noqa: E402
 from pretrain.probe import load_probe_data  # noqa: E402
 from pretrain.stopping import StopRequest  # noqa: E402
-from pretrain.study import StudyData, nested_subset, plan, run_study  # noqa: E402
+from pretrain.study import StudyData, nested_subset, plan, pretrain_config, run_study  # noqa: E402
 from pretrain.study_config import (  # noqa: E402
     StudyConfig,
     fingerprint_probe,
@@ -33,6 +34,7 @@ from pretrain.study_config import (  # noqa: E402
     parse_counts,
 )
 from pretrain.study_records import RunKey, StudyFolder  # noqa: E402
+from pretrain.train import PretrainConfig  # noqa: E402
 from tests.cli import harvest  # noqa: E402
 from tests.test_pretrain import _one_torch_thread, write_tiny_export  # noqa: E402, F401 (an autouse fixture)
 
@@ -238,3 +240,26 @@ def test_ladder_and_nested_subsets(workspace):
         subsets = [[p.key for p in nested_subset(programs, n, seed)] for n in (1, 2, 3, 4)]
         assert all(set(small) < set(large) for small, large in itertools.pairwise(subsets))
         assert subsets[-1] == [p.key for p in programs]
+
+
+def _programs_visited(swap_every: int, programs: int, images: int) -> int:
+    """Distinct programs one render stream holds at some point of a run of `images` images."""
+    config = LiveDataConfig(pool_size=32, swap_every=swap_every)
+    pool = ProgramPool([None] * programs, config, stream_seed=(0, 0, 0), backend=None)
+    held = {program for program, _ in pool.occupants_at(0)}
+    return len(held | set(pool.entering(1, images - 1)))
+
+
+@pytest.mark.parametrize("count", [1, 32, 100, 1842, 20_000])
+def test_every_program_of_a_count_enters_the_pool_within_the_budget(count):
+    config = StudyConfig(
+        programs=(count,), seeds=1, methods=("supervised",), steps=250, batch_size=64, size=32, width=32, workers=1,
+        mixup=1, arch="resnet18", device="cpu", export_programs=count, export_fingerprint="x", probe_fingerprint="y",
+    )
+    swap_every = pretrain_config(config, RunKey(0, count, "supervised"), torch.device("cpu")).swap_every
+    visited = _programs_visited(swap_every, count, config.images_per_run)
+    assert visited == min(count, 32 + config.images_per_run - 1)  # a swap at every image after the first at most
+    if count <= 32:
+        assert swap_every == PretrainConfig().swap_every
+    # The trainer's own interval would leave most of a large count out of a study's run.
+    assert _programs_visited(PretrainConfig().swap_every, 1842, config.images_per_run) == 32 + (16_000 - 1) // 32
