@@ -36,8 +36,10 @@ DEFAULT_MEMORY_LIMIT_MB = 2048
 
 @runtime_checkable
 class Executor(Protocol):
-    def run(self, jobs: Iterable[RenderJob], on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
-        """One result per job, in any order; jobs are pulled from `jobs` only as workers free up.
+    def run(self, jobs: Iterable[RenderJob | None],
+            on_wait: Callable[[], None] | None = None) -> Iterator[RenderResult]:
+        """One result per job, in any order; jobs are pulled from `jobs` only as workers free up. A None from
+        `jobs` starts nothing (a consumer holding new jobs back); `jobs` is asked again after the next wait.
         `on_wait` is called after every wait (at most about a second apart)."""
         ...
 

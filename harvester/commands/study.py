@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from harvester.cli_common import DbOption, console, err_console
-from harvester.commands.train import _require_torch
+from harvester.commands.train import require_torch
 from harvester.errors import HarvestError
 
 
@@ -35,7 +35,7 @@ def study(
     random init, and write study.json, study.md and study.png. Rerun the same command to continue a stopped study.
 
     On a GPU (CUDA present) the defaults grow: 8x the images per run (256 x 2,000), 64 px, width 64, 3 seeds."""
-    _require_torch()
+    require_torch()
     from pretrain.stopping import exit_code, signal_name, stop_on_signals
     from pretrain.study import run_study
     from pretrain.study_records import StudyFolder

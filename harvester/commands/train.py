@@ -21,7 +21,7 @@ from harvester.media_option import MediaDirOption, checked_media_dir
 TORCH_MISSING = "pretraining needs torch: pip install 'harvest[train]'"
 
 
-def _require_torch() -> None:
+def require_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -54,7 +54,7 @@ def pretrain(
 ) -> None:
     """Pretrain a ResNet on images rendered live from the programs (no image is stored)."""
     _use_media_dir(media_dir)
-    _require_torch()
+    require_torch()
     from pretrain.distributed import broadcast_value, init_distributed, shutdown
     from pretrain.programs import choose_programs, load_programs
     from pretrain.train import new_run_dir, read_run_config, resolved_config
@@ -202,7 +202,7 @@ def probe(
         raise HarvestError("--stage must be last, best or all")
     if size < 16:
         raise HarvestError("--size must be at least 16 pixels")
-    _require_torch()
+    require_torch()
     import torch
 
     from pretrain.checkpoints import backbone_from_checkpoint
