@@ -20,7 +20,8 @@ from renderer.errors import RenderError  # noqa: E402
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
 from tests.counting_program import COUNTER  # noqa: E402
-from tests.fake_clock import FakeClock, fake_time_in_live_data  # noqa: E402
+from tests.fake_clock import fake_time_in_live_data  # noqa: E402
+from tests.fakes.live_backends import FakeBackend, costs_by_name  # noqa: E402
 
 RINGS = """
 void mainImage(out vec4 colour, in vec2 fragCoord) {
@@ -102,37 +103,11 @@ def test_entering_names_the_programs_each_swap_brings():
     assert pool.entering(4, 1) == [pool.programs_at(4)[0]] and pool.entering(5, 3) == []
 
 
-class _Drawable:
-    def __init__(self, clock: FakeClock, cost_s: float) -> None:
-        self.clock, self.cost_s = clock, cost_s
-
-    def render(self, frame, width, height, budget_s):
-        self.clock.now += self.cost_s
-        return np.full((height, width, 3), int(frame.time * 10), np.uint8)
-
-    def render_many(self, frames, width, height, budget_s):
-        return [self.render(frame, width, height, budget_s) for frame in frames]
-
-    def release(self) -> None:
-        pass
-
-
-class _Backend:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-
-    def compile(self, source):
-        return _Drawable(self.clock, 0.2 if "slow" in source.image else 0.05)
-
-    def close(self) -> None:
-        pass
-
-
 def test_an_atlas_draw_gets_one_frame_budget_per_frame(caplog, monkeypatch):
     clock = fake_time_in_live_data(monkeypatch)
     sources = [ProgramSource("shadertoy", f"// {name}") for name in ("quick", "slow")]
     config = LiveDataConfig(size=4, pool_size=2, max_frame_s=0.1)
-    pool = ProgramPool(sources, config, (0, 0, 0), backend=_Backend(clock))
+    pool = ProgramPool(sources, config, (0, 0, 0), backend=FakeBackend(clock, costs_by_name({"slow": 0.2}, 0.05)))
     pool.live_at(0)
     frames = [FrameSpec(time=t) for t in (1.0, 2.0, 3.0, 4.0)]
     assert pool.draw_ahead(0, frames, 4)  # 4 x 0.05 s against 4 x 0.1 s

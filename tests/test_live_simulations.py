@@ -23,6 +23,7 @@ from pretrain.simulations import SimulationClock  # noqa: E402
 from renderer.jobs import BufferPass, FrameSpec, ProgramSource  # noqa: E402
 from tests.counting_program import COUNTER  # noqa: E402
 from tests.fake_clock import FakeClock, fake_time_in_live_data  # noqa: E402
+from tests.fakes.live_backends import FakeBackend  # noqa: E402
 
 STILL = ProgramSource("shadertoy", "void mainImage(out vec4 c, in vec2 f) { c = vec4(0.2, 0.4, 0.6, 1.0); }")
 CONFIG = LiveDataConfig(size=8, batch_size=6, pool_size=2, swap_every=4, mixup=1, seed=5, simulation_stride=3,
@@ -127,15 +128,8 @@ class _FakeSimulation:
         pass
 
 
-class _FakeBackend:
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-
-    def compile(self, source):
-        return _FakeSimulation(self.clock, 0.3 if "slow" in source.image else 0.02)
-
-    def close(self) -> None:
-        pass
+def _simulations(clock: FakeClock, source) -> _FakeSimulation:
+    return _FakeSimulation(clock, 0.3 if "slow" in source.image else 0.02)
 
 
 def test_simulation_steps_count_against_the_frame_budget(caplog, monkeypatch):
@@ -143,7 +137,7 @@ def test_simulation_steps_count_against_the_frame_budget(caplog, monkeypatch):
     fast, slow = (ProgramSource("shadertoy", f"// {name}", buffers=(BufferPass("buffer_a", "// a"),), buffer_passes=1)
                   for name in ("fast", "slow"))
     config = LiveDataConfig(size=4, pool_size=2, mixup=1, simulation_stride=20, max_frame_s=0.1)
-    pool = ProgramPool([fast, slow], config, (0, 0, 0), backend=_FakeBackend(clock))
+    pool = ProgramPool([fast, slow], config, (0, 0, 0), backend=FakeBackend(clock, _simulations))
     for number in range(60):
         draw_image(pool, number, config)
     # The fast one simulates about 20 steps a draw, 0.4 s in all: far over one frame's 0.1 s, within 0.1 s a step.

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from sqlmodel import delete, select
+from sqlmodel import select
 
 from corpus.dedup import dedup_catalog
 from corpus.ingest import ingest_program

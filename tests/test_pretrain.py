@@ -37,7 +37,8 @@ from pretrain.train import (  # noqa: E402
 )
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
 from tests.cli import harvest  # noqa: E402
-from tests.fake_clock import FakeClock, fake_time_in_live_data  # noqa: E402
+from tests.fake_clock import fake_time_in_live_data  # noqa: E402
+from tests.fakes.live_backends import FakeBackend, costs_by_name  # noqa: E402
 from tests.slow_programs import ENDLESS_FRAME  # noqa: E402
 
 PATTERN = """
@@ -130,38 +131,13 @@ def test_pool_visits_every_program_and_skips_broken_ones(tmp_path):
     assert 5 not in drawn and len(drawn) >= 4  # the program that does not compile is never a label
 
 
-class _SlowDrawable:
-    def __init__(self, clock: FakeClock, cost_s: float) -> None:
-        self.clock, self.cost_s = clock, cost_s
-
-    def render(self, frame, width, height, budget_s):
-        self.clock.now += self.cost_s
-        return np.full((height, width, 3), 100, np.uint8)
-
-    def release(self) -> None:
-        pass
-
-
-class _SlowBackend:
-    """Programs named `slow-draw` take 0.2 s a frame and `slow-compile` 0.2 s to compile; others take no time."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-
-    def compile(self, source):
-        if "slow-compile" in source.image:
-            self.clock.now += 0.2
-        return _SlowDrawable(self.clock, 0.2 if "slow-draw" in source.image else 0.0)
-
-    def close(self) -> None:
-        pass
-
-
 def test_programs_over_the_time_budgets_leave_the_pool(caplog, monkeypatch):
     clock = fake_time_in_live_data(monkeypatch)
     sources = [ProgramSource("shadertoy", f"// {name}") for name in ("fast-a", "slow-draw", "slow-compile", "fast-b")]
     config = LiveDataConfig(size=8, pool_size=4, mixup=1, max_frame_s=0.1, max_compile_s=0.1)
-    pool = ProgramPool(sources, config, (0, 0, 0), backend=_SlowBackend(clock))
+    backend = FakeBackend(clock, costs_by_name({"slow-draw": 0.2}, 0.0),
+                          compile_s=lambda source: 0.2 if "slow-compile" in source.image else 0.0)
+    pool = ProgramPool(sources, config, (0, 0, 0), backend=backend)
     assert sorted(pool.live_at(0)) == [0, 1, 3]  # the slow compile is dropped at once
     frame = FrameSpec(time=1.0)
     assert pool.render(1, frame, 8) is not None  # the slow frame already drawn is still used...
