@@ -251,13 +251,19 @@ class ProgramPool:
 
     def __init__(
         self, sources: Sequence[ProgramSource], config: LiveDataConfig, stream_seed: tuple[int, ...],
-        backend: RenderBackend,
+        backend: RenderBackend, streams: int = 1,
     ) -> None:
         self.sources = sources
         self.config = config
-        self.stream_seed = stream_seed
+        self.stream_seed = stream_seed  # (run seed, rank, stream)
         self.backend = backend
         self.slots = min(config.pool_size, len(sources))
+        # The rank's `streams` streams share one sequence, stream s taking items s, s + streams, ...: together
+        # they visit `streams` times the programs one stream does before any program comes back.
+        self.streams = max(1, streams)
+        self._offset = stream_seed[-1] % self.streams
+        self._sequence_seed = (*stream_seed[:-1], 0)
+        self._cycles_kept = 4 + self.streams * (self.slots + 1) // max(1, len(sources))
         self._permutations: dict[int, np.ndarray] = {}
         self._slot_programs: list[int | None] = [None] * self.slots
         self._swaps_done: int | None = None
@@ -275,13 +281,14 @@ class ProgramPool:
 
     def _sequence_item(self, position: int) -> int:
         count = len(self.sources)
-        cycle = position // count
+        shared = position * self.streams + self._offset
+        cycle = shared // count
         if cycle not in self._permutations:
-            if len(self._permutations) >= 4:  # the pool spans at most two cycles at a time
+            if len(self._permutations) >= self._cycles_kept:  # a pool spans a few cycles at most
                 self._permutations.pop(min(self._permutations))
-            rng = np.random.default_rng([*self.stream_seed, _SEQUENCE_TAG, cycle])
+            rng = np.random.default_rng([*self._sequence_seed, _SEQUENCE_TAG, cycle])
             self._permutations[cycle] = rng.permutation(count)
-        return int(self._permutations[cycle][position % count])
+        return int(self._permutations[cycle][shared % count])
 
     def occupants_at(self, image_number: int) -> list[tuple[int, int]]:
         """(program index, image at which it entered) of each slot at `image_number`: slot s starts with sequence
@@ -566,7 +573,7 @@ class LiveRenders(IterableDataset):
         first_batch = self.start_batch + worker
         stream = first_batch % workers
         backend = self.backend_factory(self.config.for_stream(stream))
-        pool = ProgramPool(self.sources, self.config, (self.config.seed, self.rank, stream), backend)
+        pool = ProgramPool(self.sources, self.config, (self.config.seed, self.rank, stream), backend, streams=workers)
         local_batch = first_batch // workers
         batch_size = self.config.batch_size
         try:

@@ -87,24 +87,28 @@ def nested_subset(programs: list[ExportedProgram], count: int, seed: int) -> lis
     return [programs[i] for i in sorted(order.tolist())]
 
 
-def swap_interval(programs: int, images_per_stream: int, pool_size: int, default: int) -> int:
-    """How often a stream swaps a pool slot so that every one of `programs` enters its pool within the run.
+def swap_interval(programs: int, images_per_stream: int, pool_size: int, default: int, streams: int = 1) -> int:
+    """How often a stream swaps a pool slot so that every one of `programs` enters a pool within the run.
 
     A stream holds `pool_size` programs and brings in one more per swap, so at the trainer's default interval a run
     of 16,000 images visits only 531 programs: every count above that would train on the same number of programs,
-    and the top of the ladder would be flat by construction. Swapping sooner costs a compile per swap (Mesa's
-    shader cache makes the study's later runs over the same programs cheap)."""
-    if programs <= pool_size:
+    and the top of the ladder would be flat by construction. A rank's streams share out one sequence of the
+    programs (pretrain/data.py), so each needs to visit only its share. Swapping sooner costs a compile per swap
+    (Mesa's shader cache makes the study's later runs over the same programs cheap)."""
+    share = -(-programs // max(1, streams))
+    if share <= pool_size:
         return default
-    return max(1, min(default, (images_per_stream - 1) // (programs - pool_size)))  # swaps come at images 1..n-1
+    return max(1, min(default, (images_per_stream - 1) // (share - pool_size)))  # swaps come at images 1..n-1
 
 
 def pretrain_config(config: StudyConfig, key: RunKey, device: torch.device) -> PretrainConfig:
     machine = machine_defaults(key.method, device)
     defaults = PretrainConfig()
-    # The batch is per rank, so each rank's streams share steps x batch images whatever the number of ranks.
-    swap_every = swap_interval(key.programs, config.images_per_run // max(1, config.workers), defaults.pool_size,
-                               defaults.swap_every)
+    # The batch is per rank, so each rank's streams share steps x batch images whatever the number of ranks; batches
+    # go to the streams in turn, so each stream draws at least steps // streams of them.
+    streams = max(1, config.workers)
+    swap_every = swap_interval(key.programs, (config.steps // streams) * config.batch_size, defaults.pool_size,
+                               defaults.swap_every, streams)
     return PretrainConfig(
         method=key.method, arch=config.arch, width=config.width, size=config.size, batch_size=config.batch_size,
         steps=config.steps, workers=config.workers, mixup=config.mixup, seed=key.seed, swap_every=swap_every,

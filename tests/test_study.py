@@ -242,12 +242,14 @@ def test_ladder_and_nested_subsets(workspace):
         assert subsets[-1] == [p.key for p in programs]
 
 
-def _programs_visited(swap_every: int, programs: int, images: int) -> int:
-    """Distinct programs one render stream holds at some point of a run of `images` images."""
+def _programs_visited(swap_every: int, programs: int, images: int, streams: int = 1) -> int:
+    """Distinct programs a rank's render streams hold at some point of a run of `images` images per stream."""
     config = LiveDataConfig(pool_size=32, swap_every=swap_every)
-    pool = ProgramPool([None] * programs, config, stream_seed=(0, 0, 0), backend=None)
-    held = {program for program, _ in pool.occupants_at(0)}
-    return len(held | set(pool.entering(1, images - 1)))
+    visited: set[int] = set()
+    for stream in range(streams):
+        pool = ProgramPool([None] * programs, config, stream_seed=(0, 0, stream), backend=None, streams=streams)
+        visited |= {program for program, _ in pool.occupants_at(0)} | set(pool.entering(1, images - 1))
+    return len(visited)
 
 
 @pytest.mark.parametrize("count", [1, 32, 100, 1842, 20_000])
@@ -263,3 +265,18 @@ def test_every_program_of_a_count_enters_the_pool_within_the_budget(count):
         assert swap_every == PretrainConfig().swap_every
     # The trainer's own interval would leave most of a large count out of a study's run.
     assert _programs_visited(PretrainConfig().swap_every, 1842, config.images_per_run) == 32 + (16_000 - 1) // 32
+
+
+@pytest.mark.parametrize("count", [100, 2796, 20_000])
+def test_the_streams_of_a_rank_share_out_the_programs(count):
+    """With 3 render workers each stream visits a third of the count, not all of it, so it swaps 3x less often."""
+    config = StudyConfig(
+        programs=(count,), seeds=1, methods=("supervised",), steps=250, batch_size=64, size=32, width=32, workers=3,
+        mixup=1, arch="resnet18", device="cpu", export_programs=count, export_fingerprint="x", probe_fingerprint="y",
+    )
+    swap_every = pretrain_config(config, RunKey(0, count, "supervised"), torch.device("cpu")).swap_every
+    images_per_stream = (250 // 3) * 64
+    visited = _programs_visited(swap_every, count, images_per_stream, streams=3)
+    assert visited == min(count, 3 * (32 + images_per_stream - 1))
+    if count > 32 + (images_per_stream - 1) // swap_every:  # more than one stream alone visits at this interval
+        assert _programs_visited(swap_every, count, images_per_stream, streams=1) < count
