@@ -1,8 +1,9 @@
 """Live pretraining data: every image is rendered on the fly by a pool of compiled programs; nothing is stored.
 
 Each stream (one per DataLoader worker per rank) owns its GL context and a pool of `pool_size` compiled programs.
-It visits the programs in its own endless sequence of seeded permutations: the pool starts with the first
-`pool_size` programs of that sequence, and after every `swap_every` images one slot (round-robin) is replaced by
+It visits the programs in its share of an endless sequence of seeded permutations (a rank's W streams take every
+W-th item each, so together they cover W times what one would): the pool starts with the first `pool_size` programs
+of that share, and after every `swap_every` images one slot (round-robin) is replaced by
 the next program of the sequence, so every program is visited and no compile stalls a whole batch.
 
 Pool size trades diversity for speed: an image (or a MixUp of K) is drawn from the programs in the pool, so a
