@@ -163,10 +163,14 @@ class _Runner:
         if summary.stopped_by:
             return None
         train_s = time.perf_counter() - started
+        # The mean over this invocation, start-up and compiles included: the trainer's own figure is its last
+        # log interval's, which says little about a run whose pool swaps are compile-bound.
+        trained = (summary.step - summary.start_step) * self.config.batch_size * self.env.world_size
         backbone, _ = backbone_from_checkpoint(summary.checkpoint)
         return self._probe(
             key, backbone, key.name, steps=summary.step, images=summary.step * self.config.batch_size,
-            resumed_from=summary.start_step, final_loss=summary.final_loss, images_per_s=summary.images_per_s,
+            resumed_from=summary.start_step, final_loss=summary.final_loss,
+            images_per_s=round(trained / train_s, 1) if train_s > 0 else None,
             train_s=round(train_s, 1), swap_every=pretraining.swap_every, program_keys=[p.key for p in programs],
         )
 

@@ -55,7 +55,7 @@ class RunRecord:
     images: int = 0
     resumed_from: int = 0  # the step a killed run continued from
     final_loss: float | None = None
-    images_per_s: float | None = None
+    images_per_s: float | None = None  # mean over the invocation that finished the run, all ranks
     train_s: float = 0.0
     probe_s: float = 0.0
     swap_every: int = 32  # images between pool swaps in each render stream (see study.swap_interval)

@@ -83,6 +83,8 @@ def test_study_writes_records_table_and_plot(finished):
         assert len(run["probe"]["stages"]) == 4 and run["probe"]["stages"][0]["knn"]["k"] == 20
         if run["key"]["method"] != "random":
             assert run["steps"] == 3 and run["images"] == 24 and len(run["program_keys"]) == run["key"]["programs"]
+            # the run's mean rate, start-up included (train_s is rounded to 0.1 s)
+            assert 24 / (run["train_s"] + 0.05) <= run["images_per_s"] <= 24 / max(0.01, run["train_s"] - 0.05)
     one, two = (next(r for r in summary["runs"] if r["key"] == {"seed": 0, "programs": n, "method": "supervised"})
                 for n in (1, 2))
     assert set(one["program_keys"]) < set(two["program_keys"])  # nested subsets
