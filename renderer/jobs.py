@@ -162,8 +162,8 @@ class RenderJob:
     keep_frames: bool = False
     # Drawn after an `ok` verdict with the program still compiled, when they fit in half of what is left of
     # the timeout (judged from the verdict frames' pace, or a simulation's pace of steps); returned as
-    # RenderResult.extras by name. Validation
-    # asks for the scoring and near-duplicate frames this way, so no later stage compiles the program again.
+    # RenderResult.extras by name. Validation asks for the scoring and near-duplicate frames this way, so no
+    # later stage compiles the program again.
     extras: tuple[FrameSet, ...] = ()
     # For a multi-pass program (a simulation, see renderer/passes.py): once this many frames are drawn, the
     # worker may judge those alone when the next one would not be reached well within the timeout.
