@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
+from collections.abc import Callable
 
 import typer
 from rich.markup import escape
@@ -61,6 +63,30 @@ def _root(
 for module in (crawl_commands, catalog_commands, render_commands, curate_commands, train_commands, quickstart_commands,
                study_commands):
     module.register(app)
+
+
+def _say_interrupted(command: Callable[..., object]) -> Callable[..., object]:
+    """typer 0.29 ends a command that Ctrl-C stops with exit 130 and not a word: say why it stopped."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> object:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return run
+
+
+def _wrap_commands(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        command.callback = _say_interrupted(command.callback)
+    for subgroup in group.registered_groups:
+        _wrap_commands(subgroup.typer_instance)
+
+
+_wrap_commands(app)
 
 
 def _user_errors() -> tuple[type[Exception], ...]:

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cli import harvest
 from tests.processes import children
 
@@ -106,6 +108,24 @@ def test_harvest_started_with_sigint_ignored_still_stops_on_ctrl_c(tmp_path):
             process.kill()
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
+
+
+def test_ctrl_c_that_reaches_no_handler_of_its_command_still_says_interrupted(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the renderer is described, before the command's own interrupt handling: one line, exit 130."""
+    import renderer.devices
+    from harvester import cli
+
+    def ctrl_c(indices):
+        raise KeyboardInterrupt
+
+    db = str(tmp_path / "harvest.db")
+    assert harvest("crawl", "--source", "local", "--path", str(SAMPLES), "--db", db).returncode == 0
+    monkeypatch.setattr(renderer.devices, "describe_render_devices", ctrl_c)
+    monkeypatch.setattr(sys, "argv", ["harvest", "validate", "--workers", "1", "--db", db])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
 
 
 def test_gallery_marks_the_programs_of_an_export_named_on_the_command_line(tmp_path):
