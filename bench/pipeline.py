@@ -2,12 +2,17 @@
 the trainer consumes.
 
 Supply table (the default), at each --sizes, on the same programs:
-- limit: the in-process render-only limit: the programs compiled once, one frame per draw, in this process
-  (LP_NUM_THREADS=1, as a render worker draws), no compile, no pool, no isolation;
+- cost of each program: seconds a frame, single draws of the compiled program in this process (LP_NUM_THREADS=1,
+  as a render worker draws) at random times and mouse positions, as a stream draws them; no compile, no pool,
+  no isolation;
 - supply with and without atlas draws and compile-ahead: images/s that `LiveRenders` yields with W workers after
   the first batch (the pool filled), each on a cold Mesa shader cache of its own, so compiles cost what they cost
-  in a run over new programs; and supply / limit.
-
+  in a run over new programs;
+- supply / limit, where a cell's limit is the render-only rate of the very frames it yielded (the costs above,
+  weighted by how many frames of each program the cell drew). A short cell visits only the start of the program
+  sequence, and a stream drops programs slower than its frame budget, so one limit over all programs would compare
+  different mixes; this ratio is the share of the stream's time that went to drawing, and an atlas can pass 1.
+  "all programs" is the render-only rate of equal frames of every program, for reference.
 With --trainer, also (at the first size):
 1. supply: images/s that `LiveRenders` yields with W spawned render workers (after the pool's first compile),
    drawing in killable child processes (the default) and, for the cost of that isolation, in the workers
@@ -63,8 +68,10 @@ def sample_programs(db: Path | None, workdir: Path, limit: int):
     return [p for p in programs if not p.source.multipass][:limit]
 
 
-def measure_supply(sources, config, workers: int, seconds: float, isolated: bool = True) -> tuple[float, float]:
-    """(images/s after the first batch, seconds to the first batch)."""
+def measure_supply(sources, config, workers: int, seconds: float, isolated: bool = True):
+    """(images/s after the first batch, seconds to the first batch, frames drawn of each program meanwhile)."""
+    import numpy as np
+
     from pretrain.data import InProcessGLBackend, LiveRenders, gl_backend, live_loader
 
     factory = gl_backend if isolated else InProcessGLBackend
@@ -73,12 +80,14 @@ def measure_supply(sources, config, workers: int, seconds: float, isolated: bool
     next(batches)
     first = time.perf_counter() - started
     count, begin = 0, time.perf_counter()
+    drawn = np.zeros(len(sources), dtype=np.int64)
     while time.perf_counter() - begin < seconds:
-        next(batches)
+        batch = next(batches)
+        drawn += np.bincount(batch.label_index.numpy().ravel(), minlength=len(sources))
         count += config.batch_size
     rate = count / (time.perf_counter() - begin)
     del batches
-    return rate, first
+    return rate, first, drawn
 
 
 def measure_consume(config, batch, seconds: float, classes: int) -> float:
@@ -129,34 +138,42 @@ def measure_combined(config, programs, seconds: float, workdir: Path) -> float:
     return sum(steady) / max(1, len(steady))
 
 
-def render_limit(sources, size: int, seconds: float, frames_per_program: int = 8) -> float:
-    """Frames/s of single draws of already compiled programs in this process, at random times."""
+def frame_costs(sources, size: int, frames_per_program: int = 8):
+    """Seconds a frame of each program (single draws at the stream's kind of random times and mouse positions, the
+    program compiled and drawn once beforehand); NaN where it fails."""
     import numpy as np
 
+    from pretrain.simulations import seeded_mouse
     from renderer.compiler import compile_program
     from renderer.context import create_context
     from renderer.jobs import FrameSpec
     from renderer.program import ProgramError
 
     ctx = create_context()
-    compiled = []
-    for source in sources:
+    rng = np.random.default_rng(0)
+    costs = np.full(len(sources), np.nan)
+    for index, source in enumerate(sources):
         try:
-            compiled.append(compile_program(ctx, source))
+            program = compile_program(ctx, source)
         except ProgramError:
             continue
-    rng = np.random.default_rng(0)
-    frames, begin = 0, time.perf_counter()
-    while time.perf_counter() - begin < seconds:
-        for program in compiled:
-            for _ in range(frames_per_program):  # a pool slot draws several frames between swaps
-                program.render(FrameSpec(time=float(rng.uniform(0.1, 10.0))), size, size)
-            frames += frames_per_program
-    rate = frames / (time.perf_counter() - begin)
-    for program in compiled:
+        program.render(FrameSpec(time=1.0), size, size)  # llvmpipe generates its code at the first draw
+        begin = time.perf_counter()
+        for _ in range(frames_per_program):
+            mouse = seeded_mouse(rng, size)
+            program.render(FrameSpec(time=float(rng.uniform(0.1, 10.0)), mouse=mouse), size, size)
+        costs[index] = (time.perf_counter() - begin) / frames_per_program
         program.release()
     ctx.release()
-    return rate
+    return costs
+
+
+def same_frames_limit(drawn, costs) -> float:
+    """Images/s of drawing exactly `drawn` frames of each program and nothing else."""
+    import numpy as np
+
+    known = ~np.isnan(costs)
+    return float(drawn[known].sum() / max(1e-12, float((drawn[known] * costs[known]).sum())))
 
 
 # (name, atlas, compile-ahead). Each (atlas, compile-ahead) pair has a Mesa cache of its own, so the last cell
@@ -170,22 +187,26 @@ VARIANTS = (("single draws", False, False), ("atlas", True, False), ("compile-ah
 def supply_table(sources, args, workdir: Path) -> None:
     from dataclasses import replace
 
+    import numpy as np
+
     from pretrain.data import LiveDataConfig
 
     os.environ["LP_NUM_THREADS"] = "1"
-    print(f"| size | limit (img/s) | {' | '.join(name for name, _, _ in VARIANTS)} |")
+    print(f"| size | all programs (img/s) | {' | '.join(name for name, _, _ in VARIANTS)} |")
     print(f"|---:|---:|{'---:|' * len(VARIANTS)}")
     for size in args.sizes:
-        limit = render_limit(sources, size, args.seconds) / args.mixup
+        costs = frame_costs(sources, size)
+        everything = same_frames_limit(np.where(np.isnan(costs), 0, 1), costs)
         cells = []
         for name, atlas, ahead in VARIANTS:
             config = LiveDataConfig(size=size, batch_size=args.batch_size, pool_size=args.pool_size,
                                     swap_every=args.swap_every, mixup=args.mixup, seed=0)
             config = replace(config, atlas=atlas, compile_ahead=ahead)
             os.environ["MESA_SHADER_CACHE_DIR"] = str(workdir / f"cache-{size}-{atlas}-{ahead}")
-            supply, _ = measure_supply(sources, config, args.workers, args.seconds)
-            cells.append(f"{supply:.1f} ({supply / limit:.2f})")
-        print(f"| {size} | {limit:.1f} | {' | '.join(cells)} |  load {load_avg()}", flush=True)
+            supply, _, drawn = measure_supply(sources, config, args.workers, args.seconds)
+            limit = same_frames_limit(drawn, costs) / args.mixup
+            cells.append(f"{supply:.1f} ({supply / limit:.2f} of {limit:.0f}, {int((drawn > 0).sum())} programs)")
+        print(f"| {size} | {everything / args.mixup:.1f} | {' | '.join(cells)} |  load {load_avg()}", flush=True)
 
 
 def trainer_rows(programs, sources, args, workdir: Path) -> None:
@@ -200,8 +221,8 @@ def trainer_rows(programs, sources, args, workdir: Path) -> None:
         workers=args.workers, mixup=args.mixup, pool_size=args.pool_size, swap_every=args.swap_every,
         checkpoint_every=10_000, log_every=2,
     )
-    supply, first = measure_supply(sources, data_config, args.workers, args.seconds)
-    in_process, _ = measure_supply(sources, data_config, args.workers, args.seconds, isolated=False)
+    supply, first, _ = measure_supply(sources, data_config, args.workers, args.seconds)
+    in_process, _, _ = measure_supply(sources, data_config, args.workers, args.seconds, isolated=False)
     print(f"supply:   {supply:7.1f} images/s isolated, {in_process:7.1f} drawing inside the workers "
           f"(isolated/in-process {supply / in_process:.2f}); load {load_avg()}", flush=True)
     batch = batch_as_tensors(next(iter(LiveRenders(sources, data_config))), pin_memory=False)

@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 
 # Labels: 0..N-1 in the order of the program list; seed-stream tags keep unrelated draws independent.
 _SEQUENCE_TAG = 1
+# The helper is asked for the programs of this many swaps ahead (at least the next batch's): a heavy program's
+# cold compile takes seconds on llvmpipe, more than a batch of drawing, and with one batch of notice the stream
+# met it uncompiled (bench/pipeline.py).
+COMPILE_AHEAD_SWAPS = 8
 
 
 @dataclass(frozen=True)
@@ -529,7 +533,7 @@ def draw_image(pool: ProgramPool, image_number: int, config: LiveDataConfig) -> 
 def draw_batch(pool: ProgramPool, first_image: int, count: int, config: LiveDataConfig) -> LiveBatch:
     """Images first_image.. of a stream as plain arrays (NHWC), its single-pass frames drawn ahead in atlas draws
     when `config.atlas`, and what enters the pool next compiled ahead when the backend can."""
-    pool.compile_ahead(first_image + count, count)
+    pool.compile_ahead(first_image + count, max(count, COMPILE_AHEAD_SWAPS * max(1, config.swap_every)))
     if config.atlas:
         draw_ahead(pool, first_image, count, config)
     images, indices, weights = [], [], []

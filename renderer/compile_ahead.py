@@ -37,11 +37,9 @@ class CompileAhead:
         self.abandoned = 0
 
     def want(self, sources: Iterable[ProgramSource]) -> None:
-        """Queue `sources` (in the order they will be needed) and post what the helper has room for."""
-        for source in sources:
-            if source not in self._posted:
-                self._posted.add(source)
-                self._waiting.append(source)
+        """`sources` are what the stream needs next, in order: they replace the requests not yet posted (those
+        the stream no longer names it has compiled itself), then what the helper has room for is posted."""
+        self._waiting = deque(dict.fromkeys(source for source in sources if source not in self._posted))
         self.advance()
 
     def advance(self) -> None:
@@ -55,6 +53,7 @@ class CompileAhead:
             self._in_flight.clear()
         while self._waiting and len(self._in_flight) < self.outstanding:
             source = self._waiting.popleft()
+            self._posted.add(source)
             try:
                 self.helper.prepare(source)
             except (DrawFailed, RenderError):

@@ -13,7 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from corpus.export_format import MANIFEST_NAME  # noqa: E402
-from pretrain.data import LiveDataConfig, ProgramPool, draw_batch, gl_backend  # noqa: E402
+from pretrain.data import COMPILE_AHEAD_SWAPS, LiveDataConfig, ProgramPool, draw_batch, gl_backend  # noqa: E402
+from renderer.compile_ahead import CompileAhead  # noqa: E402
 from pretrain.render_devices import rank_render_devices  # noqa: E402
 from renderer.devices import EglDevice, egl_devices  # noqa: E402
 from renderer.errors import RenderError  # noqa: E402
@@ -92,6 +93,61 @@ def test_the_helper_answers_what_it_was_asked_to_compile():
         assert backend.ahead.prepared == 3 and not backend.ahead._in_flight
     finally:
         backend.close()
+
+
+class _Helper:
+    """A helper process that answers only when told to."""
+
+    def __init__(self) -> None:
+        self.asked: list[ProgramSource] = []
+        self.answers = 0
+
+    def prepare(self, source: ProgramSource) -> None:
+        self.asked.append(source)
+
+    def prepared(self) -> int:
+        answers, self.answers = self.answers, 0
+        return answers
+
+    def kill(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_helper_is_never_asked_for_a_program_the_stream_went_past():
+    a, b, c, d = ring_programs(4)
+    helper = _Helper()
+    ahead = CompileAhead(helper, deadline_s=1e9, outstanding=1)  # type: ignore[arg-type]
+    ahead.want([a, b, c])
+    ahead.want([c, d])  # b entered the pool meanwhile: the stream compiled it itself
+    helper.answers = 1
+    ahead.advance()
+    helper.answers = 1
+    ahead.advance()
+    assert helper.asked == [a, c, d] and ahead.prepared == 2
+
+
+class _PreparingBackend(FakeBackend):
+    def __init__(self, clock) -> None:
+        super().__init__(clock, costs_by_name({}, 0.01))
+        self.requests: list[list[ProgramSource]] = []
+
+    def prepare(self, sources) -> None:
+        self.requests.append(list(sources))
+
+
+def test_the_helper_hears_of_the_programs_of_the_next_swaps_not_only_the_next_batch(monkeypatch):
+    clock = fake_time_in_live_data(monkeypatch)
+    sources = ring_programs(40)
+    config = LiveDataConfig(size=4, batch_size=4, pool_size=2, swap_every=2)
+    backend = _PreparingBackend(clock)
+    pool = ProgramPool(sources, config, (0, 0, 0), backend)
+    draw_batch(pool, 0, 4, config)
+    draw_batch(pool, 4, 4, config)
+    coming = pool.entering(8, COMPILE_AHEAD_SWAPS * config.swap_every)
+    assert len(coming) == COMPILE_AHEAD_SWAPS and backend.requests[1] == [sources[p] for p in coming]
 
 
 def test_entering_names_the_programs_each_swap_brings():
