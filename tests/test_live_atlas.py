@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 
 from corpus.export_format import MANIFEST_NAME  # noqa: E402
 from pretrain.data import COMPILE_AHEAD_SWAPS, LiveDataConfig, ProgramPool, draw_batch, gl_backend  # noqa: E402
-from renderer.compile_ahead import CompileAhead  # noqa: E402
 from pretrain.render_devices import rank_render_devices  # noqa: E402
+from renderer.compile_ahead import CompileAhead  # noqa: E402
 from renderer.devices import EglDevice, egl_devices  # noqa: E402
 from renderer.errors import RenderError  # noqa: E402
 from renderer.jobs import FrameSpec, ProgramSource  # noqa: E402
