@@ -13,6 +13,7 @@ Supply table (the default), at each --sizes, on the same programs:
   sequence, and a stream drops programs slower than its frame budget, so one limit over all programs would compare
   different mixes; this ratio is the share of the stream's time that went to drawing, and an atlas can pass 1.
   "all programs" is the render-only rate of equal frames of every program, for reference.
+
 With --trainer, also (at the first size):
 1. supply: images/s that `LiveRenders` yields with W spawned render workers (after the pool's first compile),
    drawing in killable child processes (the default) and, for the cost of that isolation, in the workers
