@@ -111,7 +111,8 @@ def pretrain_config(config: StudyConfig, key: RunKey, device: torch.device) -> P
                                defaults.swap_every, streams)
     return PretrainConfig(
         method=key.method, arch=config.arch, width=config.width, size=config.size, batch_size=config.batch_size,
-        steps=config.steps, workers=config.workers, mixup=config.mixup, seed=key.seed, swap_every=swap_every,
+        steps=config.steps, workers=config.workers, mixup=config.mixup, lr=config.lr, seed=key.seed,
+        swap_every=swap_every,
         checkpoint_every=max(1, config.steps // 5), log_every=max(1, min(5, config.steps // 10)),
         queue_size=machine["queue_size"], moco_momentum=machine["moco_momentum"],
     )

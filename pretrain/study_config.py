@@ -101,6 +101,9 @@ class StudyConfig:
     export_programs: int
     export_fingerprint: str
     probe_fingerprint: str
+    # The peak learning rate of every run; None: each method's default rate scaled to the batch. A study folder
+    # written before the option existed holds no `lr` and reads as None, which is what it ran with.
+    lr: float | None = None
 
     @property
     def images_per_run(self) -> int:
@@ -115,6 +118,8 @@ class StudyConfig:
         for name in ("seeds", "steps", "batch_size", "mixup"):
             if getattr(self, name) < 1:
                 raise PretrainError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.lr is not None and not self.lr > 0:
+            raise PretrainError("--lr must be above 0")
 
     def to_json(self) -> dict:
         return asdict(self)

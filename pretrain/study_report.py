@@ -64,7 +64,8 @@ def _table(config: StudyConfig, records: list[RunRecord], metric: Metric) -> lis
 def markdown(config: StudyConfig, records: list[RunRecord], probe_name: str) -> str:
     seeds = f"mean ± std over {config.seeds} seeds" if config.seeds > 1 else "1 seed"
     budget = (f"{config.steps} steps × {config.batch_size} images = {config.images_per_run:,} images per run, "
-              f"{config.arch} width {config.width} at {config.size} px, MixUp {config.mixup}")
+              f"{config.arch} width {config.width} at {config.size} px, MixUp {config.mixup}"
+              + ("" if config.lr is None else f", peak learning rate {config.lr:g}"))
     heading = (f"Linear probe top-1 % on {probe_name} (test split, at the stage picked on held-out train images), "
                f"{seeds}; {budget}.")
     lines = [

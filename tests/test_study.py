@@ -121,6 +121,9 @@ def test_other_options_in_the_same_folder_are_one_error(finished, workspace):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "other options" in result.stderr and "(steps: 3 there, 4 now)" in result.stderr
+    result = harvest("study", "--data", str(workspace / "export"), "--probe-data", str(workspace / "probe.npz"),
+                     *TINY, "--lr", "0.01", "--out", str(folder), env=SINGLE_THREAD)
+    assert result.returncode == 1 and "(lr: None there, 0.01 now)" in result.stderr
 
 
 def _bad_probe(path: Path) -> Path:
@@ -154,6 +157,7 @@ def test_too_many_programs_is_one_line_and_exit_1(workspace, tmp_path):
     ("--methods", "supervised,byol", "unknown method 'byol'"),
     ("--probe-data", _bad_probe, "(N, H, W, 3)"),
     ("--probe-data", _missing_arrays, "lacks x_test, y_test"),
+    ("--lr", "0", "--lr must be above 0"),
 ])
 def test_bad_input_is_a_user_error(workspace, tmp_path, option, value, expected):
     """In process (the CLI prints each of these errors as the one line above); nothing is written."""
@@ -267,6 +271,13 @@ def test_every_program_of_a_count_enters_the_pool_within_the_budget(count):
         assert swap_every == PretrainConfig().swap_every
     # The trainer's own interval would leave most of a large count out of a study's run.
     assert _programs_visited(PretrainConfig().swap_every, 1842, config.images_per_run) == 32 + (16_000 - 1) // 32
+
+
+def test_the_study_lr_reaches_every_run_and_none_keeps_each_methods_default(workspace):
+    config, _ = _study_inputs(workspace, methods=("supervised", "supcon"), lr=0.07)
+    for method in config.methods:
+        assert pretrain_config(config, RunKey(0, 1, method), torch.device("cpu")).lr == 0.07
+    assert pretrain_config(replace(config, lr=None), RunKey(0, 1, "supcon"), torch.device("cpu")).lr is None
 
 
 @pytest.mark.parametrize("count", [100, 2796, 20_000])

@@ -28,6 +28,7 @@ def study(
     width: Optional[int] = typer.Option(None, "--width", help="Channels of the first ResNet-18 stage (default 32 on CPU, 64 on a GPU)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Render workers (default cores - 1 on CPU, cores - 2 on a GPU)."),
     mixup: int = typer.Option(1, "--mixup", help="Programs blended per image (1 = off)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of every run (default: each method's rate per 256 images, scaled to the batch)."),
     out: Path = typer.Option(Path("study"), "--out", help="Study folder: created, or continued when made with the same options."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
 ) -> None:
@@ -43,13 +44,13 @@ def study(
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise HarvestError("harvest study runs in one process: start it without torchrun")
     config, study_data, env = _resolve(probe_data, data, db, programs, seeds, methods, dict(
-        steps=steps, batch_size=batch_size, size=size, width=width, workers=workers), mixup, device)
+        steps=steps, batch_size=batch_size, size=size, width=width, workers=workers), mixup, device, lr)
     folder = StudyFolder(out)
     console.print(
         f"study of {len(study_data.programs)} programs from {study_data.export_name}: counts "
         f"{','.join(map(str, config.programs))} x {', '.join(config.methods)} x {config.seeds} seed(s), "
         f"{config.images_per_run:,} images per run ({config.steps} steps x {config.batch_size}) at {config.size} "
-        f"px, width {config.width}, on {env.device} -> {out}",
+        f"px, width {config.width}{'' if config.lr is None else f', peak lr {config.lr:g}'}, on {env.device} -> {out}",
         markup=False, highlight=False, soft_wrap=True,
     )
     with stop_on_signals() as stop:
@@ -68,7 +69,7 @@ def study(
                   markup=False, highlight=False)
 
 
-def _resolve(probe_data, data, db, programs, seeds, methods, overrides: dict, mixup: int, device):
+def _resolve(probe_data, data, db, programs, seeds, methods, overrides: dict, mixup: int, device, lr):
     """The study's configuration, its programs and probe set, and the device: every bad option is one line."""
     from pretrain.distributed import DistEnv, pick_device
     from pretrain.probe import load_probe_data
@@ -98,7 +99,7 @@ def _resolve(probe_data, data, db, programs, seeds, methods, overrides: dict, mi
         programs=parse_counts(programs) if programs is not None else log_ladder(len(export)),
         seeds=seeds if seeds is not None else budget.seeds, methods=method_list, mixup=mixup, arch="resnet18",
         export_programs=len(export), export_fingerprint=fingerprint_programs([p.key for p in export]),
-        probe_fingerprint=fingerprint_probe(probe), device=chosen_device.type, **resolved,
+        probe_fingerprint=fingerprint_probe(probe), device=chosen_device.type, lr=lr, **resolved,
     )
     config.validate()
     env = DistEnv(rank=0, world_size=1, local_rank=0, device=chosen_device)
