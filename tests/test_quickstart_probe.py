@@ -1,13 +1,17 @@
 import json
 
 from harvester.commands.quickstart_probe import ProbeSummary, plain_reading
+from pretrain.knn import KnnResult
+from pretrain.probe import ProbeReport, StageResult
 
 
 def _report(path, stages):
-    path.write_text(json.dumps({"stages": [
-        {"stage": k + 1, "val_accuracy": val, "test_accuracy": test, "knn": {"test_accuracy": knn}}
-        for k, (val, test, knn) in enumerate(stages)
-    ]}))
+    """A report file as `harvest probe --out` writes it."""
+    report = ProbeReport(checkpoint="run", arch="resnet18", width=8, size=16, data="probe.npz", train_images=10,
+                         test_images=10, classes=2, bn_recalibrated=False)
+    report.stages = [StageResult(k + 1, 8, 1e-3, val, test, KnnResult(20, 0.07, knn))
+                     for k, (val, test, knn) in enumerate(stages)]
+    path.write_text(json.dumps(report.to_json()))
     return path
 
 

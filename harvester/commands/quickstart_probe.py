@@ -31,9 +31,9 @@ class ProbeSummary:
 
     @classmethod
     def read(cls, path: Path) -> ProbeSummary:
-        stages = json.loads(path.read_text())["stages"]
-        best = max(stages, key=lambda stage: (stage["val_accuracy"], stage["stage"]))  # ties: as ProbeReport.best
-        return cls(best["stage"], best["test_accuracy"], stages[-1]["test_accuracy"], best["knn"]["test_accuracy"])
+        report = json.loads(path.read_text())  # `harvest probe` names its chosen and last stages itself
+        best, last = report["best_stage"], report["last_stage"]
+        return cls(best["stage"], best["test_accuracy"], last["test_accuracy"], best["knn"]["test_accuracy"])
 
 
 def plain_reading(pretrained: ProbeSummary, random_init: ProbeSummary) -> str:
